@@ -1,0 +1,353 @@
+"""The catalogue: `catalog.json` in the bucket, changed only by conditional writes, and read views.
+
+Writers call `Catalog.change(fn)`: read the current document and its ETag, apply `fn`, write it
+back with `If-Match` (or `If-None-Match: *` for the first write) and start again on 412, so two
+editors who publish at once both land. Readers hold an immutable `CatalogView` and revalidate it
+with a conditional GET at most every `ttl` seconds, so several app processes agree within seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+from archive.errors import Conflict, Duplicate, NotFound, StorageError
+from archive.models import Episode, Person, Series, episode_prefix, utcnow
+from archive.storage import ObjectStore
+
+CATALOG_KEY = "catalog.json"
+FORMAT_VERSION = 1
+MAX_ATTEMPTS = 50
+T = TypeVar("T")
+
+
+def meta_key(episode_id: str) -> str:
+    return f"{episode_prefix(episode_id)}meta.json"
+
+
+def series_meta_key(slug: str) -> str:
+    return f"series/{slug}/meta.json"
+
+
+@dataclass
+class CatalogData:
+    """The mutable document inside `catalog.json`; only `Catalog.change` mutates it."""
+
+    guid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    series: dict[str, Series] = field(default_factory=dict)
+    episodes: dict[str, Episode] = field(default_factory=dict)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CatalogData:
+        if data.get("version") != FORMAT_VERSION:
+            raise StorageError(f"catalog.json has unknown format version {data.get('version')!r}.")
+        return cls(
+            guid=data["guid"],
+            series={s["slug"]: Series.from_dict(s) for s in data.get("series", [])},
+            episodes={e["id"]: Episode.from_dict(e) for e in data.get("episodes", [])},
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "guid": self.guid,
+            "updated_at": self.updated_at.isoformat(),
+            "series": [s.to_dict() for s in sorted(self.series.values(), key=lambda s: s.slug)],
+            "episodes": [e.to_dict() for e in sorted(self.episodes.values(), key=lambda e: e.id)],
+        }
+
+    def unique_slug(self, slug: str, episode_id: str) -> str:
+        """`slug`, or `slug-2`, `slug-3`… when another episode already has it."""
+        taken = {e.slug for e in self.episodes.values() if e.id != episode_id}
+        candidate, n = slug, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{slug}-{n}"
+        return candidate
+
+    def find_original(self, sha256: str) -> Episode | None:
+        return next((e for e in self.episodes.values() if e.original_sha256 == sha256), None)
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """A person across the archive: how they appear and how often."""
+
+    slug: str
+    name: str
+    affiliation: str
+    roles: tuple[str, ...]
+    count: int
+    url: str = ""
+    orcid: str = ""
+
+
+class CatalogView:
+    """An immutable snapshot with the lookups pages and feeds need, computed once per change.
+
+    `cache` holds things derived from the snapshot (rendered feeds, the search index) so they
+    are built once per catalogue change and dropped with the snapshot.
+    """
+
+    def __init__(self, data: CatalogData, etag: str | None) -> None:
+        self.data = data
+        self.etag = etag
+        self.cache: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, key: Any, build: Callable[[], T]) -> T:
+        """Build a derived value once per snapshot, even with many threads asking at once."""
+        try:
+            return self.cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with self._lock:
+            if key not in self.cache:
+                self.cache[key] = build()
+            return self.cache[key]  # type: ignore[no-any-return]
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.data.updated_at
+
+    @cached_property
+    def published(self) -> list[Episode]:
+        """Published episodes, newest first (by event date, then publication time)."""
+        episodes = [e for e in self.data.episodes.values() if not e.draft and e.audio]
+        return sorted(episodes, key=_newest_first)
+
+    @cached_property
+    def _by_slug(self) -> dict[str, Episode]:
+        return {e.slug: e for e in self.data.episodes.values()}
+
+    def episode(self, episode_id: str, *, include_drafts: bool = False) -> Episode:
+        episode = self.data.episodes.get(episode_id)
+        if episode is None or (episode.draft and not include_drafts):
+            raise NotFound("There is no such recording.")
+        return episode
+
+    def episode_by_slug(self, slug: str, *, include_drafts: bool = False) -> Episode:
+        episode = self._by_slug.get(slug)
+        if episode is None or (episode.draft and not include_drafts):
+            raise NotFound("There is no such recording.")
+        return episode
+
+    def series(self, slug: str) -> Series:
+        try:
+            return self.data.series[slug]
+        except KeyError:
+            raise NotFound("There is no such series.") from None
+
+    @cached_property
+    def all_series(self) -> list[Series]:
+        return sorted(self.data.series.values(), key=lambda s: s.title.lower())
+
+    def series_episodes(self, slug: str) -> list[Episode]:
+        return [e for e in self.published if e.series == slug]
+
+    @cached_property
+    def people(self) -> dict[str, PersonSummary]:
+        """Everyone who spoke in a published episode, keyed by slug."""
+        seen: dict[str, list[Person]] = {}
+        for episode in reversed(self.published):  # oldest first: the newest details win
+            for person in episode.speakers:
+                seen.setdefault(person.slug, []).append(person)
+        return {slug: _summarise(slug, appearances) for slug, appearances in seen.items()}
+
+    def person(self, slug: str) -> PersonSummary:
+        try:
+            return self.people[slug]
+        except KeyError:
+            raise NotFound("There is no such person in the archive.") from None
+
+    def person_episodes(self, slug: str) -> list[Episode]:
+        return [e for e in self.published if any(p.slug == slug for p in e.speakers)]
+
+
+def _newest_first(episode: Episode) -> tuple[float, float]:
+    day = episode.date or episode.published_at.date()
+    return (-day.toordinal(), -episode.published_at.timestamp())
+
+
+def _summarise(slug: str, appearances: list[Person]) -> PersonSummary:
+    latest = appearances[-1]
+    roles = tuple(dict.fromkeys(p.role for p in appearances))
+    return PersonSummary(
+        slug=slug,
+        name=latest.name,
+        affiliation=next((p.affiliation for p in reversed(appearances) if p.affiliation), ""),
+        roles=roles,
+        count=len(appearances),
+        url=next((p.url for p in reversed(appearances) if p.url), ""),
+        orcid=next((p.orcid for p in reversed(appearances) if p.orcid), ""),
+    )
+
+
+class Catalog:
+    """The catalogue in one bucket: conditional writes for changers, cached views for readers."""
+
+    def __init__(self, store: ObjectStore, *, ttl: float = 2.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._view: CatalogView | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def view(self) -> CatalogView:
+        """The current snapshot, revalidated when older than `ttl` seconds."""
+        if self._view is None or time.monotonic() - self._checked_at >= self.ttl:
+            self.refresh()
+        assert self._view is not None
+        return self._view
+
+    def cached_view(self) -> CatalogView:
+        """The snapshot as last seen, without any I/O (for request handlers)."""
+        return self._view if self._view is not None else self.refresh()
+
+    def refresh(self) -> CatalogView:
+        """Conditional GET: a 304 keeps the snapshot (and everything cached on it)."""
+        with self._lock:
+            current = self._view
+            etag = current.etag if current else None
+            try:
+                result = self.store.get_bytes(CATALOG_KEY, if_none_match=etag)
+            except NotFound:
+                result = None
+                if current is None or current.etag is not None:
+                    current = CatalogView(CatalogData(), None)
+            if result is not None:
+                current = CatalogView(_parse(result[0]), result[1])
+            self._view = current
+            self._checked_at = time.monotonic()
+            return current
+
+    # -- changing -------------------------------------------------------------------------
+
+    def change(self, apply: Callable[[CatalogData], T]) -> T:
+        """Read-modify-write `catalog.json` with If-Match, retrying on a lost race.
+
+        `apply` mutates the document and may raise to abandon the change; it can run more than
+        once, so it must not have side effects outside the document.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            data, etag = self._load_for_change()
+            result = apply(data)
+            data.updated_at = utcnow()
+            try:
+                stored = self.store.put_json(
+                    CATALOG_KEY, data.to_dict(), if_match=etag, if_none_match=etag is None
+                )
+            except Conflict:
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+                continue
+            with self._lock:
+                self._view = CatalogView(data, stored.etag)
+                self._checked_at = time.monotonic()
+            return result
+        raise Conflict("The catalogue is changing too fast to save this change; try again.")
+
+    def _load_for_change(self) -> tuple[CatalogData, str | None]:
+        try:
+            raw, etag = self.store.get_bytes(CATALOG_KEY) or (b"", None)
+        except NotFound:
+            return CatalogData(), None
+        return _parse(raw), etag
+
+    def stage(self, episode_id: str) -> Stage:
+        """Start publishing an episode: upload its objects, then `commit`; see `Stage`."""
+        return Stage(self, episode_id)
+
+    def add_episode(self, episode: Episode, series: Series | None = None) -> Episode:
+        """Commit: the episode becomes visible. Refuses a duplicate recording; slugs made unique."""
+
+        def apply(data: CatalogData) -> Episode:
+            existing = data.find_original(episode.original_sha256) if episode.original_sha256 \
+                else None
+            if existing is not None and existing.id != episode.id:
+                raise Duplicate(
+                    f"This recording is already in the archive as {existing.title!r} "
+                    f"({existing.id}).", existing.id,
+                )
+            if series is not None and series.slug not in data.series:
+                data.series[series.slug] = series
+            if episode.series not in data.series:
+                raise NotFound(f"There is no series {episode.series!r}.")
+            episode.slug = data.unique_slug(episode.slug, episode.id)
+            data.episodes[episode.id] = episode
+            return episode
+
+        committed = self.change(apply)
+        self.write_meta(committed)
+        if series is not None:
+            self.write_series_meta(self.cached_view().data.series[committed.series])
+        return committed
+
+    def write_series_meta(self, series: Series) -> None:
+        self.store.put_json(series_meta_key(series.slug), series.to_dict())
+
+    def write_meta(self, episode: Episode) -> None:
+        """`episodes/<id>/meta.json`: the episode's own copy, from which `reindex` rebuilds."""
+        self.store.put_json(meta_key(episode.id), episode.to_dict())
+
+    def episode_keys(self, episode_id: str) -> list[str]:
+        return [info.key for info in self.store.list(episode_prefix(episode_id))]
+
+    def remove_objects(self, keys: Iterable[str]) -> None:
+        self.store.delete_many(keys)
+
+
+def _parse(raw: bytes) -> CatalogData:
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise StorageError("catalog.json is not valid JSON; run `archive reindex`.") from None
+    return CatalogData.from_dict(document)
+
+
+class Stage:
+    """Objects of one episode on their way in. Nothing is visible until `commit`.
+
+    Used as a context manager: leaving it with an exception, or without committing, deletes
+    every object under the episode's prefix, so a failed ingest leaves nothing behind.
+    """
+
+    def __init__(self, catalog: Catalog, episode_id: str) -> None:
+        self.catalog = catalog
+        self.episode_id = episode_id
+        self.prefix = episode_prefix(episode_id)
+        self.committed = False
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, kind: object, error: object, tb: object) -> None:
+        if not self.committed:
+            self.discard()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def commit(self, episode: Episode, series: Series | None = None) -> Episode:
+        if episode.id != self.episode_id:
+            raise ValueError("episode id does not match the staged objects")
+        committed = self.catalog.add_episode(episode, series)
+        self.committed = True
+        return committed
+
+    def discard(self) -> None:
+        """Best effort: when storage itself is down, `archive verify --repair` finishes this."""
+        with contextlib.suppress(StorageError):
+            self.catalog.remove_objects(self.catalog.episode_keys(self.episode_id))

@@ -1,0 +1,145 @@
+"""The `archive` command. Every verb opens the archive the same way as the web app.
+
+A failure prints one readable line to stderr and exits non-zero; a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from archive.config import Settings
+from archive.errors import ArchiveError
+from archive.runtime import Archive, open_archive
+
+Command = Callable[[argparse.Namespace, Settings], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(function: Command) -> Command:
+        COMMANDS[name] = function
+        return function
+
+    return register
+
+
+def fail(message: str) -> int:
+    print(f"archive: {message}", file=sys.stderr)
+    return 1
+
+
+@command("serve")
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from archive.web.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+@command("reindex")
+def reindex_command(args: argparse.Namespace, settings: Settings) -> int:
+    from archive.fixity import reindex
+
+    with open_archive(settings) as archive:
+        data = reindex(archive.catalog)
+    print(f"Rebuilt the catalogue: {len(data.episodes)} episodes in {len(data.series)} series.")
+    return 0
+
+
+@command("verify")
+def verify_command(args: argparse.Namespace, settings: Settings) -> int:
+    from archive.fixity import verify
+
+    with open_archive(settings) as archive:
+        report = verify(
+            archive.catalog,
+            repair=args.repair,
+            grace=timedelta(minutes=args.grace),
+            checksums=not args.quick,
+        )
+    for line in report.damaged:
+        print(f"DAMAGED  {line}")
+    for key in report.orphans:
+        print(f"ORPHAN   {key}")
+    for key in report.repaired:
+        print(f"REPAIRED {key}")
+    print(
+        f"Checked {report.checked} objects: {len(report.damaged)} damaged, "
+        f"{len(report.orphans)} orphaned, {len(report.repaired)} repaired."
+    )
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archive", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    serve_parser = verbs.add_parser("serve", help="run the web app")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                              help="proxies trusted for X-Forwarded-* headers")
+
+    verbs.add_parser("reindex", help="rebuild catalog.json from every episode's meta.json")
+
+    verify_parser = verbs.add_parser("verify", help="re-check checksums and find orphans")
+    verify_parser.add_argument("--repair", action="store_true",
+                               help="remove orphaned objects and restore missing meta.json")
+    verify_parser.add_argument("--grace", type=float, default=0, metavar="MINUTES",
+                               help="leave objects younger than this alone (a live archive)")
+    verify_parser.add_argument("--quick", action="store_true",
+                               help="check sizes only, do not re-read every byte")
+
+    for extend in EXTENSIONS:
+        extend(verbs)
+    return parser
+
+
+# Modules that add verbs (ingest, users…) register a function here.
+EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.verb](args, settings)
+    except ArchiveError as error:
+        return fail(error.message)
+    except KeyboardInterrupt:
+        return fail("interrupted.")
+
+
+def _load_extensions() -> None:
+    """Import the modules that register more verbs (kept apart to keep this file small)."""
+    import importlib
+
+    for module in ("archive.cli_ingest", "archive.cli_users"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
+
+
+def with_archive(settings: Settings, work: Callable[[Archive], int]) -> int:
+    with open_archive(settings) as archive:
+        return work(archive)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,508 @@
+"""The archive's vocabulary: series, episodes, people, files, chapters; JSON and validation.
+
+Everything here is plain data. `to_dict()` gives JSON-ready dicts (dates as ISO strings) and
+`from_dict()` reads them back, validating as it goes, so `meta.json` and `catalog.json` written
+by one version of the code are checked when another reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from archive.errors import InvalidInput
+
+MAX_TITLE = 300
+MAX_DESCRIPTION = 20_000
+MAX_NAME = 200
+MAX_TAG = 60
+MAX_TAGS = 30
+MAX_SPEAKERS = 60
+
+# Academic roles we keep in our own metadata; feeds map them onto the Podcasting 2.0 taxonomy.
+ACADEMIC_ROLES = (
+    "speaker",
+    "chair",
+    "discussant",
+    "panellist",
+    "host",
+    "co-host",
+    "guest",
+    "moderator",
+    "respondent",
+    "convenor",
+    "lecturer",
+    "interviewer",
+    "interviewee",
+    "narrator",
+    "organiser",
+)
+ROLE_ALIASES = {"panelist": "panellist", "organizer": "organiser", "convener": "convenor"}
+
+# SPDX-style identifiers accepted as licences (lower case, as Podcasting 2.0 licenses.json).
+LICENCES = {
+    "cc-by-4.0": "Creative Commons Attribution 4.0 International",
+    "cc-by-sa-4.0": "Creative Commons Attribution-ShareAlike 4.0 International",
+    "cc-by-nc-4.0": "Creative Commons Attribution-NonCommercial 4.0 International",
+    "cc-by-nc-sa-4.0": "Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International",
+    "cc-by-nd-4.0": "Creative Commons Attribution-NoDerivatives 4.0 International",
+    "cc-by-nc-nd-4.0": "Creative Commons Attribution-NonCommercial-NoDerivatives 4.0 International",
+    "cc0-1.0": "Creative Commons Zero v1.0 Universal",
+    "all-rights-reserved": "All rights reserved",
+}
+LICENCE_URLS = {
+    "cc-by-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "cc-by-sa-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "cc-by-nc-4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
+    "cc-by-nc-sa-4.0": "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "cc-by-nd-4.0": "https://creativecommons.org/licenses/by-nd/4.0/",
+    "cc-by-nc-nd-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+    "cc0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+}
+EPISODE_TYPES = ("full", "trailer", "bonus")
+MEDIUMS = ("podcast", "course")
+
+# Roles of the files an episode owns; the key of `Episode.files`.
+FILE_ROLES = (
+    "audio",  # the delivery file podcast apps download (MP3 or M4A)
+    "video",  # for video talks: the video itself, offered as an alternate enclosure
+    "original",  # the upload exactly as received
+    "cover",  # square JPEG artwork
+    "transcript",  # WebVTT
+    "transcript_source",  # the transcript as uploaded when it was not VTT (SRT)
+    "chapters",  # Podcasting 2.0 JSON chapters
+)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+
+
+def slugify(text: str, fallback: str = "item", max_length: int = 80) -> str:
+    """Lower-case ASCII with hyphens: "Nicholas J Wheeler" -> "nicholas-j-wheeler"."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = _SLUG_JUNK.sub("-", ascii_text.lower()).strip("-")
+    slug = slug[:max_length].rstrip("-")
+    return slug or fallback
+
+
+def new_id() -> str:
+    """A short, URL-safe, unguessable episode id (12 lower-case hex characters)."""
+    return secrets.token_hex(6)
+
+
+def clean_text(value: Any, field_name: str, max_length: int, *, required: bool = False) -> str:
+    """Strip control characters and bidi overrides; refuse over-long or missing text."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field_name} must be text.")
+    keep_newlines = max_length > MAX_TITLE
+    text = _CONTROL.sub("", value)
+    if not keep_newlines:
+        text = " ".join(text.split())
+    text = unicodedata.normalize("NFC", text.strip())
+    if required and not text:
+        raise InvalidInput(f"{field_name} is required.")
+    if len(text) > max_length:
+        raise InvalidInput(
+            f"{field_name} is too long ({len(text)} characters; at most {max_length})."
+        )
+    return text
+
+
+def parse_date(value: str | date | None, field_name: str = "date") -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"{field_name} {value!r} is not a real date (use YYYY-MM-DD).") from None
+
+
+def parse_datetime(value: str | datetime | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidInput(f"{value!r} is not an ISO date and time.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def normalise_role(role: str) -> str:
+    role = " ".join(role.lower().split()) or "speaker"
+    role = ROLE_ALIASES.get(role, role)
+    if role not in ACADEMIC_ROLES:
+        raise InvalidInput(
+            f"Unknown speaker role {role!r}; use one of: {', '.join(ACADEMIC_ROLES)}."
+        )
+    return role
+
+
+def normalise_licence(licence: str | None) -> str | None:
+    if not licence:
+        return None
+    key = licence.strip().lower()
+    if key not in LICENCES:
+        raise InvalidInput(f"Unknown licence {licence!r}; use one of: {', '.join(LICENCES)}.")
+    return key
+
+
+@dataclass
+class Person:
+    """Someone who spoke at an event, with their role there (academic vocabulary)."""
+
+    name: str
+    role: str = "speaker"
+    affiliation: str = ""
+    orcid: str = ""
+    url: str = ""
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name, fallback="person")
+
+    @classmethod
+    def parse(cls, spec: str) -> Person:
+        """Read the CLI form `Name;role;affiliation`."""
+        parts = [part.strip() for part in spec.split(";")]
+        if len(parts) > 3:
+            raise InvalidInput(f"Speaker {spec!r} has too many parts; use 'Name;role;affiliation'.")
+        name, role, affiliation = [*parts, "", ""][:3]
+        return cls.from_dict({"name": name, "role": role or "speaker", "affiliation": affiliation})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Person:
+        orcid = clean_text(data.get("orcid"), "ORCID", 40)
+        if orcid and not _ORCID.match(orcid):
+            raise InvalidInput(f"ORCID {orcid!r} is not of the form 0000-0002-1825-0097.")
+        url = clean_text(data.get("url"), "Speaker URL", 500)
+        if url and not url.startswith(("https://", "http://")):
+            raise InvalidInput(f"Speaker URL {url!r} must start with https://.")
+        return cls(
+            name=clean_text(data.get("name"), "Speaker name", MAX_NAME, required=True),
+            role=normalise_role(str(data.get("role") or "speaker")),
+            affiliation=clean_text(data.get("affiliation"), "Affiliation", MAX_NAME),
+            orcid=orcid,
+            url=url,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Chapter:
+    start: float
+    title: str
+    end: float | None = None
+    url: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chapter:
+        try:
+            start = float(data["start"])
+            end = None if data.get("end") is None else float(data["end"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("A chapter needs a numeric start time.") from None
+        if start < 0 or (end is not None and end < start):
+            raise InvalidInput(f"Chapter times are out of order at {start} s.")
+        return cls(
+            start=start,
+            title=clean_text(data.get("title"), "Chapter title", MAX_TITLE, required=True),
+            end=end,
+            url=clean_text(data.get("url"), "Chapter URL", 500),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class MediaFile:
+    """One stored object of an episode, with what we know of it and its checksum (fixity)."""
+
+    key: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    duration: float | None = None
+    bitrate: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MediaFile:
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass
+class Location:
+    name: str
+    geo: str = ""  # "geo:46.2044,6.1432"
+    osm: str = ""  # "R123456"
+    country: str = ""  # ISO 3166-1 alpha-2
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | str | None) -> Location | None:
+        if not data:
+            return None
+        if isinstance(data, str):
+            data = {"name": data}
+        name = clean_text(data.get("name"), "Location", 128, required=True)
+        geo = clean_text(data.get("geo"), "Location geo", 100)
+        if geo and not re.match(r"^geo:-?\d+(\.\d+)?,-?\d+(\.\d+)?$", geo):
+            raise InvalidInput(f"Location geo {geo!r} must look like geo:46.2044,6.1432.")
+        country = clean_text(data.get("country"), "Country", 2).upper()
+        osm = clean_text(data.get("osm"), "OSM id", 40)
+        return cls(name=name, geo=geo, osm=osm, country=country)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Loudness:
+    integrated_lufs: float
+    true_peak_dbtp: float
+    normalised: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Series:
+    slug: str
+    title: str
+    description: str = ""
+    medium: str = "podcast"
+    cover: MediaFile | None = None
+    podcast_guid: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def new(cls, title: str, description: str = "", medium: str = "podcast") -> Series:
+        title = clean_text(title, "Series", MAX_TITLE, required=True)
+        return cls.from_dict(
+            {"slug": slugify(title, "series"), "title": title, "description": description,
+             "medium": medium}
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Series:
+        medium = data.get("medium") or "podcast"
+        if medium not in MEDIUMS:
+            raise InvalidInput(f"Series medium must be one of {', '.join(MEDIUMS)}.")
+        cover = data.get("cover")
+        return cls(
+            slug=slugify(str(data.get("slug") or data.get("title") or ""), "series"),
+            title=clean_text(data.get("title"), "Series title", MAX_TITLE, required=True),
+            description=clean_text(data.get("description"), "Series description", MAX_DESCRIPTION),
+            medium=medium,
+            cover=MediaFile.from_dict(cover) if cover else None,
+            podcast_guid=str(data.get("podcast_guid") or ""),
+            created_at=parse_datetime(data.get("created_at")) or utcnow(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "description": self.description,
+            "medium": self.medium,
+            "cover": self.cover.to_dict() if self.cover else None,
+            "podcast_guid": self.podcast_guid,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass
+class Episode:
+    """A recording and all that is known of it. Readers see it once the catalogue names it."""
+
+    id: str
+    guid: str
+    slug: str
+    title: str
+    series: str  # Series.slug
+    date: date | None = None
+    description: str = ""
+    speakers: list[Person] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    licence: str | None = None
+    event: str = ""
+    location: Location | None = None
+    language: str = "en"
+    season: int | None = None
+    number: int | None = None
+    episode_type: str = "full"
+    explicit: bool = False
+    draft: bool = False
+    files: dict[str, MediaFile] = field(default_factory=dict)
+    chapters: list[Chapter] = field(default_factory=list)
+    loudness: Loudness | None = None
+    original_sha256: str = ""
+    source_filename: str = ""
+    transcript_language: str = ""
+    published_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def audio(self) -> MediaFile | None:
+        return self.files.get("audio")
+
+    @property
+    def duration(self) -> float | None:
+        audio = self.audio
+        return audio.duration if audio else None
+
+    @property
+    def prefix(self) -> str:
+        return episode_prefix(self.id)
+
+    @property
+    def year(self) -> int:
+        return (self.date or self.published_at.date()).year
+
+    @classmethod
+    def new(cls, **fields: Any) -> Episode:
+        """A fresh episode with a new id and a guid that will never change."""
+        fields.setdefault("id", new_id())
+        fields.setdefault("guid", str(uuid.uuid4()))
+        fields.setdefault("slug", slugify(str(fields.get("title", "")), "recording"))
+        return cls.from_dict(fields)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Episode:
+        episode_id = str(data.get("id") or "")
+        if not re.fullmatch(r"[a-z0-9]{6,32}", episode_id):
+            raise InvalidInput(f"Episode id {episode_id!r} is not valid.")
+        speakers = data.get("speakers") or []
+        tags = data.get("tags") or []
+        if len(speakers) > MAX_SPEAKERS:
+            raise InvalidInput(f"Too many speakers (at most {MAX_SPEAKERS}).")
+        if len(tags) > MAX_TAGS:
+            raise InvalidInput(f"Too many tags (at most {MAX_TAGS}).")
+        episode_type = data.get("episode_type") or "full"
+        if episode_type not in EPISODE_TYPES:
+            raise InvalidInput(f"Episode type must be one of {', '.join(EPISODE_TYPES)}.")
+        chapters = [c if isinstance(c, Chapter) else Chapter.from_dict(c)
+                    for c in data.get("chapters") or []]
+        if any(b.start < a.start for a, b in itertools.pairwise(chapters)):
+            raise InvalidInput("Chapters must be in ascending order of start time.")
+        loudness = data.get("loudness")
+        return cls(
+            id=episode_id,
+            guid=clean_text(data.get("guid"), "guid", 200, required=True),
+            slug=slugify(str(data.get("slug") or ""), "recording"),
+            title=clean_text(data.get("title"), "Title", MAX_TITLE, required=True),
+            series=slugify(str(data.get("series") or ""), "series"),
+            date=parse_date(data.get("date")),
+            description=clean_text(data.get("description"), "Description", MAX_DESCRIPTION),
+            speakers=[s if isinstance(s, Person) else Person.from_dict(s) for s in speakers],
+            tags=_clean_tags(tags),
+            licence=normalise_licence(data.get("licence")),
+            event=clean_text(data.get("event"), "Event", MAX_TITLE),
+            location=data["location"] if isinstance(data.get("location"), Location)
+            else Location.from_dict(data.get("location")),
+            language=_clean_language(data.get("language") or "en"),
+            season=_positive_int(data.get("season"), "Season"),
+            number=_positive_int(data.get("number"), "Episode number"),
+            episode_type=episode_type,
+            explicit=bool(data.get("explicit", False)),
+            draft=bool(data.get("draft", False)),
+            files={role: f if isinstance(f, MediaFile) else MediaFile.from_dict(f)
+                   for role, f in (data.get("files") or {}).items()},
+            chapters=chapters,
+            loudness=Loudness(**loudness) if isinstance(loudness, dict) else loudness,
+            original_sha256=str(data.get("original_sha256") or ""),
+            source_filename=clean_text(data.get("source_filename"), "File name", 255),
+            transcript_language=_clean_language(data.get("transcript_language") or "")
+            if data.get("transcript_language") else "",
+            published_at=parse_datetime(data.get("published_at")) or utcnow(),
+            updated_at=parse_datetime(data.get("updated_at")) or utcnow(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "guid": self.guid,
+            "slug": self.slug,
+            "title": self.title,
+            "series": self.series,
+            "date": self.date.isoformat() if self.date else None,
+            "description": self.description,
+            "speakers": [s.to_dict() for s in self.speakers],
+            "tags": list(self.tags),
+            "licence": self.licence,
+            "event": self.event,
+            "location": self.location.to_dict() if self.location else None,
+            "language": self.language,
+            "season": self.season,
+            "number": self.number,
+            "episode_type": self.episode_type,
+            "explicit": self.explicit,
+            "draft": self.draft,
+            "files": {role: f.to_dict() for role, f in self.files.items()},
+            "chapters": [c.to_dict() for c in self.chapters],
+            "loudness": self.loudness.to_dict() if self.loudness else None,
+            "original_sha256": self.original_sha256,
+            "source_filename": self.source_filename,
+            "transcript_language": self.transcript_language,
+            "published_at": self.published_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def episode_prefix(episode_id: str) -> str:
+    return f"episodes/{episode_id}/"
+
+
+def _clean_tags(tags: list[Any]) -> list[str]:
+    cleaned: list[str] = []
+    for tag in tags:
+        text = clean_text(tag, "Tag", MAX_TAG)
+        if text and text.lower() not in (t.lower() for t in cleaned):
+            cleaned.append(text)
+    return cleaned
+
+
+def _clean_language(value: str) -> str:
+    value = str(value).strip().lower()
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", value):
+        raise InvalidInput(f"Language {value!r} is not an ISO 639 code such as en or en-gb.")
+    return value
+
+
+def _positive_int(value: Any, field_name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field_name} must be a whole number.") from None
+    if number < 1:
+        raise InvalidInput(f"{field_name} must be a positive number.")
+    return number

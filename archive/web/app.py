@@ -1,0 +1,74 @@
+"""The Starlette application: `create_app(settings)` assembles routes, middleware and lifespan.
+
+Long-lived parts (object store, catalogue, templates) are built in the lifespan and reach views
+through `request.app.state`; nothing lives in module globals, so tests build their own apps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from archive.config import Settings
+from archive.errors import ArchiveError
+from archive.runtime import open_archive
+from archive.web import errors
+from archive.web.security import SecurityHeadersMiddleware
+from archive.web.templating import make_templates, static_dir
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the bucket answers, 503 with the reason when it does not."""
+    archive = request.app.state.archive
+    try:
+        await asyncio.to_thread(archive.store.check)
+    except ArchiveError as error:
+        return JSONResponse({"status": "unavailable", "reason": error.message}, status_code=503)
+    return JSONResponse({"status": "ok", "episodes": len(archive.catalog.cached_view().published)})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+async def _revalidate(archive_catalog: object, ttl: float) -> None:
+    """Keep the catalogue snapshot fresh so request handlers never wait on storage."""
+    while True:
+        await asyncio.sleep(max(ttl, 0.2))
+        with contextlib.suppress(ArchiveError):
+            await asyncio.to_thread(archive_catalog.refresh)  # type: ignore[attr-defined]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with open_archive(settings) as archive:
+            await asyncio.to_thread(archive.catalog.refresh)
+            app.state.archive = archive
+            app.state.settings = settings
+            app.state.templates = make_templates(settings)
+            refresher = asyncio.create_task(_revalidate(archive.catalog, settings.catalog_ttl))
+            try:
+                yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+
+    return Starlette(
+        routes=routes(),
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers=errors.handlers(),
+        lifespan=lifespan,
+    )
