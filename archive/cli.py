@@ -141,5 +141,7 @@ def with_archive(settings: Settings, work: Callable[[Archive], int]) -> int:
         return work(archive)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m archive.cli`: use the imported module's registry
+    from archive.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from archive.catalog import Catalog
 from archive.config import Settings
 from archive.embedded import EmbeddedS3
-from archive.runtime import make_store
+from archive.runtime import Archive, make_store
 from archive.storage import ObjectStore
 from archive.web.app import create_app
 
@@ -63,6 +63,12 @@ def store(settings: Settings) -> ObjectStore:
 @pytest.fixture
 def catalog(store: ObjectStore, settings: Settings) -> Catalog:
     return Catalog(store, ttl=settings.catalog_ttl)
+
+
+@pytest.fixture
+def archive(settings: Settings, store: ObjectStore, catalog: Catalog) -> Archive:
+    """The long-lived parts as the CLI and the app hold them, on the test's bucket."""
+    return Archive(settings, store, catalog)
 
 
 def bucket_listing(store: ObjectStore) -> list[tuple[str, int]]:

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from archive.config import Settings
 from archive.errors import ArchiveError
 from archive.runtime import open_archive
-from archive.web import errors
+from archive.web import api, errors, feeds, media, pages
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
 
@@ -36,9 +36,14 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def routes() -> list[BaseRoute]:
+    """The routes table: each part of the site owns its own list."""
     return [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+        *feeds.routes,
+        *media.routes,
+        *api.routes,
+        *pages.routes,
     ]
 
 

@@ -1,0 +1,308 @@
+"""The ingestion pipeline: validate → hash → probe → convert → tag → upload → commit.
+
+Everything that can be refused is refused before anything is stored; everything stored goes
+under the new episode's prefix through a `Stage`, which removes it again unless the final
+catalogue commit succeeds. The SHA-256 of the original makes ingest idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archive import sidecars
+from archive.catalog import Stage
+from archive.errors import Duplicate, InvalidInput, InvalidRecording
+from archive.models import (
+    MAX_TITLE,
+    Chapter,
+    Episode,
+    Loudness,
+    MediaFile,
+    Person,
+    Series,
+    clean_text,
+    slugify,
+)
+from archive.runtime import Archive
+from feeds import podcast_guid
+from media import convert, tags
+from media.errors import InvalidRecording as MediaInvalidRecording
+from media.errors import MediaError
+from media.probe import Probe, probe
+
+Progress = Callable[[str, float], None]
+
+# What we store a recording as, by the kind `media.probe` read from its content.
+KIND_FILES = {
+    "mp3": ("mp3", "audio/mpeg"),
+    "m4a": ("m4a", "audio/mp4"),
+    "wav": ("wav", "audio/wav"),
+    "flac": ("flac", "audio/flac"),
+    "ogg": ("ogg", "audio/ogg"),
+    "opus": ("opus", "audio/ogg"),
+    "mp4": ("mp4", "video/mp4"),
+    "webm": ("webm", "video/webm"),
+    "other": ("bin", "application/octet-stream"),
+}
+HASH_CHUNK = 1024 * 1024
+
+
+@dataclass
+class Metadata:
+    """What a person says about a recording (CLI options, upload form fields, API fields)."""
+
+    title: str = ""
+    series: str = ""
+    date: str | None = None
+    speakers: list[str] = field(default_factory=list)  # "Name;role;affiliation"
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    licence: str | None = None
+    event: str = ""
+    location: str = ""
+    language: str | None = None
+    season: int | None = None
+    number: int | None = None
+    episode_type: str = "full"
+    explicit: bool = False
+    draft: bool = False
+    artwork: Path | None = None
+    transcript: Path | None = None
+    chapters: Path | None = None
+    source_filename: str = ""
+
+
+def _silent(stage: str, fraction: float) -> None:
+    pass
+
+
+def ingest(archive: Archive, path: Path, meta: Metadata, *,
+           progress: Progress | None = None) -> Episode:
+    """Publish one recording (or save it as a draft); returns the committed episode."""
+    report = progress or _silent
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"{path.name or path} is not a file.")
+    if path.stat().st_size == 0:
+        raise InvalidRecording("The file is empty.")
+    _check_metadata(archive, meta)  # cheap refusals first: before hashing or decoding anything
+    prepared = sidecars.prepare(meta)
+    view = archive.catalog.refresh()
+    series = _resolve_series(view.data.series, meta.series, archive)
+    sha256 = _hash(path, report)
+    existing = view.data.find_original(sha256)
+    if existing is not None:
+        raise Duplicate(f"This recording is already in the archive as {existing.title!r} "
+                        f"({existing.id}).", existing.id)
+    report("probing", 0.0)
+    found = _probe(path)
+    existing_tags = tags.read_tags(path)
+    episode = _new_episode(archive, meta, found, existing_tags, sha256, prepared, view.data)
+    with tempfile.TemporaryDirectory(prefix="archive-ingest-") as work:
+        delivery, kind = _make_delivery(archive, path, found, episode, Path(work), report)
+        report("tagging", 0.0)
+        _tag(delivery, kind, episode, archive, prepared.cover, series)
+        with archive.catalog.stage(episode.id) as stage:
+            _upload_all(archive, stage, episode, path, found, delivery, kind, sha256, prepared,
+                        report)
+            report("committing", 0.0)
+            new_series = series if series.slug not in view.data.series else None
+            if new_series is not None:
+                sidecars.store_series_cover(archive, new_series)
+            committed = stage.commit(episode, new_series)
+    report("done", 1.0)
+    return committed
+
+
+def _check_metadata(archive: Archive, meta: Metadata) -> None:
+    """Validate what the person typed; fields they left out may still come from the file."""
+    Episode.new(
+        title=meta.title or "untitled", series=meta.series, date=meta.date,
+        speakers=[Person.parse(spec) for spec in meta.speakers], description=meta.description,
+        tags=meta.tags, licence=meta.licence, event=meta.event, location=meta.location or None,
+        language=meta.language or archive.settings.language, season=meta.season,
+        number=meta.number, episode_type=meta.episode_type or "full",
+    )
+    clean_text(meta.series, "Series", MAX_TITLE, required=True)
+
+
+def _resolve_series(known: dict[str, Series], name: str, archive: Archive) -> Series:
+    """An existing series by slug or title, or a new one (stored at commit)."""
+    title = clean_text(name, "Series", MAX_TITLE, required=True)
+    slug = slugify(title, "series")
+    if slug in known:
+        return known[slug]
+    series = Series.new(title)
+    feed_url = f"{archive.settings.base_url}/series/{series.slug}/feed.xml"
+    series.podcast_guid = podcast_guid(feed_url)
+    return series
+
+
+def _hash(path: Path, report: Progress) -> str:
+    digest = hashlib.sha256()
+    total = max(path.stat().st_size, 1)
+    done = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            report("hashing", done / total)
+    return digest.hexdigest()
+
+
+def _probe(path: Path) -> Probe:
+    try:
+        found = probe(path)
+    except MediaInvalidRecording as error:
+        raise InvalidRecording(str(error)) from None
+    except MediaError as error:
+        raise InvalidRecording(str(error)) from None
+    if found.kind == "other":
+        raise InvalidRecording(
+            f"This recording's format ({found.container}/{found.audio_codec}) is not one we "
+            "accept: use MP3, M4A, WAV, FLAC, OGG, Opus or MP4."
+        )
+    return found
+
+
+def _new_episode(archive: Archive, meta: Metadata, found: Probe, existing: tags.TagData,
+                 sha256: str, prepared: sidecars.Prepared, data: object) -> Episode:
+    """Validate the metadata into an Episode; fields left out are prefilled from the file's tags."""
+    speakers = [Person.parse(spec) for spec in meta.speakers]
+    if not speakers and existing.artists:
+        speakers = [Person(name=clean_text(a, "Speaker", 200)) for a in existing.artists if a]
+    chapters = prepared.chapters or [
+        Chapter(start=c.start, title=c.title or f"Part {n}", end=c.end)
+        for n, c in enumerate(found.chapters or existing.chapters, start=1)
+    ]
+    episode = Episode.new(
+        title=meta.title or existing.title,
+        series=slugify(meta.series, "series"),
+        date=meta.date or _tag_date(existing.date),
+        description=meta.description or existing.description,
+        speakers=speakers,
+        tags=meta.tags,
+        licence=meta.licence if meta.licence is not None else archive.settings.licence,
+        event=meta.event,
+        location=meta.location or None,
+        language=meta.language or archive.settings.language,
+        season=meta.season,
+        number=meta.number,
+        episode_type=meta.episode_type or "full",
+        explicit=meta.explicit,
+        draft=meta.draft,
+        chapters=chapters,
+        original_sha256=sha256,
+        source_filename=clean_text(meta.source_filename, "File name", 255)[:255],
+        transcript_language=(meta.language or archive.settings.language)
+        if prepared.transcript else "",
+    )
+    episode.slug = data.unique_slug(episode.slug, episode.id)  # type: ignore[attr-defined]
+    return episode
+
+
+def _tag_date(value: str) -> str | None:
+    """A full date from a file's tags, or nothing (a bare year is not a date we can publish)."""
+    return value if len(value) == 10 else None
+
+
+def _make_delivery(archive: Archive, path: Path, found: Probe, episode: Episode, work: Path,
+                   report: Progress) -> tuple[Path, str]:
+    """The file podcast apps download: the original when it is already MP3/AAC, else an MP3."""
+    settings = archive.settings
+    try:
+        if convert.needs_encoding(found):
+            target = work / f"{episode.slug}.mp3"
+            result = convert.encode_mp3(
+                path, target, bitrate=settings.mp3_bitrate, normalise=settings.normalise,
+                progress=lambda fraction: report("converting", fraction),
+            )
+            episode.loudness = Loudness(result.loudness.integrated_lufs,
+                                        result.loudness.true_peak_dbtp, settings.normalise)
+            return target, "mp3"
+        extension = KIND_FILES[found.kind][0]
+        target = work / f"{episode.slug}.{extension}"
+        shutil.copyfile(path, target)
+        report("measuring loudness", 0.0)
+        loudness = convert.measure_loudness(path)
+        episode.loudness = Loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, False)
+        return target, "mp3" if found.kind == "mp3" else "m4a"
+    except MediaError as error:
+        raise InvalidRecording(str(error)) from None
+
+
+def _tag(delivery: Path, kind: str, episode: Episode, archive: Archive, cover: bytes | None,
+         series: Series) -> None:
+    """Write ID3v2.4 / MP4 tags so a downloaded file describes itself."""
+    from media.chapters import ChapterMark
+
+    licence = episode.licence or ""
+    data = tags.TagData(
+        title=episode.title,
+        artists=[p.name for p in episode.speakers],
+        album=series.title,
+        date=episode.date.isoformat() if episode.date else str(episode.published_at.year),
+        description=episode.description,
+        copyright=f"{episode.year} {archive.settings.owner_name}. Licence: {licence}".strip(),
+        url=f"{archive.settings.base_url}/episodes/{episode.slug}",
+        guid=episode.guid,
+        language=episode.language,
+        cover_jpeg=cover,
+        chapters=[ChapterMark(start=c.start, title=c.title, end=c.end) for c in episode.chapters],
+    )
+    try:
+        tags.write_tags(delivery, kind, data)
+    except MediaError as error:
+        raise InvalidRecording(str(error)) from None
+
+
+def _upload_all(archive: Archive, stage: Stage, episode: Episode, original: Path, found: Probe,
+                delivery: Path, kind: str, sha256: str, prepared: sidecars.Prepared,
+                report: Progress) -> None:
+    """Upload the original, the delivery file and the sidecars under the episode's prefix."""
+    total = original.stat().st_size + delivery.stat().st_size
+    sent = 0
+
+    def uploaded(count: int) -> None:
+        nonlocal sent
+        sent += count
+        report("uploading", min(sent / total, 1.0))
+
+    extension, content_type = KIND_FILES[found.kind]
+    original_file = _upload(archive, stage, f"original.{extension}", original, content_type,
+                            uploaded)
+    if original_file.sha256 != sha256:
+        raise InvalidInput("The file changed while it was being stored; try again.")
+    original_file.duration = round(found.duration, 3)
+    original_file.bitrate = found.bitrate
+    episode.files["original"] = original_file
+    if found.has_video:
+        video = MediaFile.from_dict(original_file.to_dict())
+        video.width, video.height = found.width, found.height
+        episode.files["video"] = video
+    delivery_type = "audio/mpeg" if kind == "mp3" else "audio/mp4"
+    audio = _upload(archive, stage, delivery.name, delivery, delivery_type, uploaded)
+    audio.duration = _delivery_duration(delivery, found)
+    audio.bitrate = found.bitrate if not convert.needs_encoding(found) else None
+    episode.files["audio"] = audio
+    episode.files.update(sidecars.upload(archive, stage, episode, prepared))
+
+
+def _upload(archive: Archive, stage: Stage, name: str, path: Path, content_type: str,
+            progress: Callable[[int], None]) -> MediaFile:
+    stored = archive.store.upload_file(stage.key(name), path, content_type, progress=progress)
+    return MediaFile(key=stored.key, filename=name, content_type=content_type, size=stored.size,
+                     sha256=stored.sha256)
+
+
+def _delivery_duration(delivery: Path, found: Probe) -> float:
+    """The duration podcast apps will see: measured on the file we deliver."""
+    try:
+        return round(probe(delivery).duration, 3)
+    except MediaError:
+        return round(found.duration, 3)

@@ -1,0 +1,122 @@
+"""Artwork, transcripts and chapters: validated before anything is stored, then uploaded.
+
+Shared by ingestion and by editing (replacing an episode's artwork, transcript or chapters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archive.errors import Conflict, InvalidInput
+from archive.models import Chapter, Episode, MediaFile, Series, clean_text
+from media import artwork, chapters, transcripts
+from media.errors import MediaError
+
+if TYPE_CHECKING:
+    from archive.catalog import Stage
+    from archive.ingest import Metadata
+    from archive.runtime import Archive
+
+MAX_ARTWORK_BYTES = 40 * 1024 * 1024
+MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
+MAX_CHAPTERS_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class Prepared:
+    """Sidecars that passed validation, ready to upload."""
+
+    cover: bytes | None = None
+    transcript: transcripts.Transcript | None = None
+    transcript_source: bytes | None = None  # the SRT as uploaded, when it was SRT
+    chapters: list[Chapter] = field(default_factory=list)
+
+
+def _read(path: Path, what: str, limit: int) -> bytes:
+    try:
+        if path.stat().st_size > limit:
+            raise InvalidInput(f"The {what} file is too large (at most {limit // 2**20} MB).")
+        return path.read_bytes()
+    except OSError as error:
+        raise InvalidInput(f"Cannot read the {what} file {path.name}: {error.strerror}.") from None
+
+
+def prepare(meta: Metadata) -> Prepared:
+    prepared = Prepared()
+    try:
+        if meta.artwork:
+            prepared.cover = artwork.prepare_artwork(
+                _read(Path(meta.artwork), "artwork", MAX_ARTWORK_BYTES))
+        if meta.transcript:
+            prepare_transcript(prepared, _read(Path(meta.transcript), "transcript",
+                                               MAX_TRANSCRIPT_BYTES))
+        if meta.chapters:
+            prepared.chapters = parse_chapters(_read(Path(meta.chapters), "chapters",
+                                                     MAX_CHAPTERS_BYTES))
+    except MediaError as error:
+        raise InvalidInput(str(error)) from None
+    return prepared
+
+
+def prepare_transcript(prepared: Prepared, data: bytes) -> None:
+    prepared.transcript = transcripts.parse_transcript(data)
+    if prepared.transcript.format == "srt":
+        prepared.transcript_source = data
+
+
+def parse_chapters(data: bytes) -> list[Chapter]:
+    marks = chapters.parse_chapters(data)
+    return [
+        Chapter(start=m.start, end=m.end, title=clean_text(m.title, "Chapter title", 300)
+                or f"Part {n}", url=m.url if m.url.startswith(("https://", "http://")) else "")
+        for n, m in enumerate(marks, start=1)
+    ]
+
+
+def upload(archive: Archive, stage: Stage, episode: Episode, prepared: Prepared
+           ) -> dict[str, MediaFile]:
+    """Store the sidecars under the episode's prefix; returns them by role."""
+    files: dict[str, MediaFile] = {}
+    if prepared.cover:
+        name = f"cover-{hashlib.sha256(prepared.cover).hexdigest()[:12]}.jpg"
+        files["cover"] = _put(archive, stage.key(name), name, prepared.cover, "image/jpeg")
+    if prepared.transcript:
+        vtt = transcripts.to_vtt(prepared.transcript).encode("utf-8")
+        files["transcript"] = _put(archive, stage.key("transcript.vtt"), "transcript.vtt", vtt,
+                                   "text/vtt; charset=utf-8")
+    if prepared.transcript_source:
+        files["transcript_source"] = _put(archive, stage.key("transcript.srt"), "transcript.srt",
+                                          prepared.transcript_source, "application/x-subrip")
+    if episode.chapters:
+        files["chapters"] = _put(archive, stage.key("chapters.json"), "chapters.json",
+                                 chapters_document(episode), "application/json+chapters")
+    return files
+
+
+def chapters_document(episode: Episode) -> bytes:
+    marks = [chapters.ChapterMark(start=c.start, title=c.title, end=c.end, url=c.url)
+             for c in episode.chapters]
+    return chapters.chapters_json(marks, title=episode.title, duration=episode.duration)
+
+
+def _put(archive: Archive, key: str, name: str, data: bytes, content_type: str) -> MediaFile:
+    stored = archive.store.put_bytes(key, data, content_type)
+    return MediaFile(key=key, filename=name, content_type=content_type, size=stored.size,
+                     sha256=stored.sha256)
+
+
+def store_series_cover(archive: Archive, series: Series, image: bytes | None = None) -> None:
+    """A new series gets its cover (generated when none is given): same rules as episode art."""
+    data = image or artwork.generate_cover(series.title, archive.settings.site_title)
+    name = f"cover-{hashlib.sha256(data).hexdigest()[:12]}.jpg"
+    key = f"series/{series.slug}/{name}"
+    try:
+        stored = archive.store.put_bytes(key, data, "image/jpeg", if_none_match=True)
+        sha256, size = stored.sha256, stored.size
+    except Conflict:  # the same cover is already there (content-addressed name)
+        sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    series.cover = MediaFile(key=key, filename=name, content_type="image/jpeg", size=size,
+                             sha256=sha256)
