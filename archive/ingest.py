@@ -8,6 +8,7 @@ catalogue commit succeeds. The SHA-256 of the original makes ingest idempotent.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,11 +32,11 @@ from archive.models import (
 from archive.runtime import Archive
 from feeds import podcast_guid
 from media import convert, tags
-from media.errors import InvalidRecording as MediaInvalidRecording
 from media.errors import MediaError
 from media.probe import Probe, probe
 
 Progress = Callable[[str, float], None]
+log = logging.getLogger("archive.ingest")
 
 # What we store a recording as, by the kind `media.probe` read from its content.
 KIND_FILES = {
@@ -158,10 +159,12 @@ def _hash(path: Path, report: Progress) -> str:
 def _probe(path: Path) -> Probe:
     try:
         found = probe(path)
-    except MediaInvalidRecording as error:
-        raise InvalidRecording(str(error)) from None
     except MediaError as error:
         raise InvalidRecording(str(error)) from None
+    except Exception:  # the decoder library tripped on hostile bytes: still a refusal, not a 500
+        log.exception("probing %s failed unexpectedly", path.name)
+        raise InvalidRecording("This file is not a recording we can read (it may be damaged)."
+                               ) from None
     if found.kind == "other":
         raise InvalidRecording(
             f"This recording's format ({found.container}/{found.audio_codec}) is not one we "

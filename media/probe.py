@@ -14,7 +14,7 @@ import av
 import av.error
 
 from media.chapters import ChapterMark
-from media.errors import InvalidRecording
+from media.errors import InvalidRecording, MediaError
 
 MIN_SECONDS = 0.5  # shorter than this is not a recording anyone meant to publish
 VALIDATE_SECONDS = 10.0  # decode this much audio to prove the file is usable
@@ -79,7 +79,12 @@ def probe(path: str | Path) -> Probe:
     except (av.error.FFmpegError, IndexError, ValueError):
         raise InvalidRecording(f"{_UNREADABLE} (it may be incomplete or damaged).") from None
     with container:
-        return _describe(container)
+        try:
+            return _describe(container)
+        except MediaError:
+            raise
+        except (av.error.FFmpegError, ValueError, OSError):
+            raise InvalidRecording(f"{_UNREADABLE} (it may be incomplete or damaged).") from None
 
 
 def _sniff(path: Path) -> None:
@@ -145,9 +150,11 @@ def _audio_stream(container: av.container.InputContainer) -> Any:
         raise InvalidRecording("The recording has no audio.")
     stream = container.streams.best("audio") or container.streams.audio[0]
     try:
-        stream.codec_context  # noqa: B018 - raises when FFmpeg has no decoder for it
+        context = stream.codec_context  # raises (or is None) when FFmpeg has no decoder for it
     except (av.error.FFmpegError, ValueError):
-        raise InvalidRecording("The recording uses an audio format we cannot decode.") from None
+        context = None
+    if context is None:
+        raise InvalidRecording("The recording uses an audio format we cannot decode.")
     return stream
 
 
