@@ -70,8 +70,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class EmbeddedS3:
     """A SeaweedFS server of our own; use as a context manager or call start()/stop()."""
 
-    def __init__(self, data_dir: Path, *, access_key: str, secret_key: str, bucket: str) -> None:
+    def __init__(self, data_dir: Path, *, access_key: str, secret_key: str, bucket: str,
+                 volume_size_mb: int = 256) -> None:
         self.data_dir = Path(data_dir) / "s3"
+        # SeaweedFS gives every bucket volumes of its own; smaller ones fit many test buckets.
+        self.volume_size_mb = volume_size_mb
         self.access_key = access_key
         self.secret_key = secret_key
         self.bucket = bucket
@@ -135,7 +138,7 @@ class EmbeddedS3:
             f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={master}", f"-master.port.grpc={grpc[0]}",
             f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}",
-            "-master.volumeSizeLimitMB=256", "-volume.max=0",
+            f"-master.volumeSizeLimitMB={self.volume_size_mb}", "-volume.max=0",
             "-filer", f"-filer.port={filer}", f"-filer.port.grpc={grpc[2]}",
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={grpc[3]}", f"-s3.config={config}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",

@@ -11,7 +11,9 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,18 +106,24 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
     found = _probe(path)
     existing_tags = tags.read_tags(path)
     episode = _new_episode(archive, meta, found, existing_tags, sha256, prepared, view.data)
-    with tempfile.TemporaryDirectory(prefix="archive-ingest-") as work:
+    delivery_estimate = path.stat().st_size if not convert.needs_encoding(found) \
+        else int(found.duration * 16_000)
+    uploads = _UploadProgress(path.stat().st_size + delivery_estimate, report)
+    with tempfile.TemporaryDirectory(prefix="archive-ingest-") as work, \
+            archive.catalog.stage(episode.id) as stage, ThreadPoolExecutor(1) as pool:
+        # The original goes up while the delivery file is made: two cores, half the wait.
+        storing = pool.submit(_store_original, archive, stage, episode, path, found, sha256,
+                              uploads)
         delivery, kind = _make_delivery(archive, path, found, episode, Path(work), report)
         report("tagging", 0.0)
         _tag(delivery, kind, episode, archive, prepared.cover, series)
-        with archive.catalog.stage(episode.id) as stage:
-            _upload_all(archive, stage, episode, path, found, delivery, kind, sha256, prepared,
-                        report)
-            report("committing", 0.0)
-            new_series = series if series.slug not in view.data.series else None
-            if new_series is not None:
-                sidecars.store_series_cover(archive, new_series)
-            committed = stage.commit(episode, new_series)
+        storing.result()
+        _store_delivery(archive, stage, episode, delivery, kind, found, prepared, uploads)
+        report("committing", 0.0)
+        new_series = series if series.slug not in view.data.series else None
+        if new_series is not None:
+            sidecars.store_series_cover(archive, new_series)
+        committed = stage.commit(episode, new_series)
     report("done", 1.0)
     return committed
 
@@ -264,32 +272,41 @@ def _tag(delivery: Path, kind: str, episode: Episode, archive: Archive, cover: b
         raise InvalidRecording(str(error)) from None
 
 
-def _upload_all(archive: Archive, stage: Stage, episode: Episode, original: Path, found: Probe,
-                delivery: Path, kind: str, sha256: str, prepared: sidecars.Prepared,
-                report: Progress) -> None:
-    """Upload the original, the delivery file and the sidecars under the episode's prefix."""
-    total = original.stat().st_size + delivery.stat().st_size
-    sent = 0
+class _UploadProgress:
+    """One "uploading" fraction over every file sent, from whichever thread sends it."""
 
-    def uploaded(count: int) -> None:
-        nonlocal sent
-        sent += count
-        report("uploading", min(sent / total, 1.0))
+    def __init__(self, expected: int, report: Progress) -> None:
+        self.expected, self.sent, self.report = max(expected, 1), 0, report
+        self.lock = threading.Lock()
 
+    def __call__(self, count: int) -> None:
+        with self.lock:
+            self.sent += count
+            self.report("uploading", min(self.sent / self.expected, 1.0))
+
+
+def _store_original(archive: Archive, stage: Stage, episode: Episode, original: Path,
+                    found: Probe, sha256: str, progress: Callable[[int], None]) -> None:
+    """The upload exactly as received (the archival master), and the video it may be."""
     extension, content_type = KIND_FILES[found.kind]
-    original_file = _upload(archive, stage, f"original.{extension}", original, content_type,
-                            uploaded)
-    if original_file.sha256 != sha256:
+    stored = _upload(archive, stage, f"original.{extension}", original, content_type, progress)
+    if stored.sha256 != sha256:
         raise InvalidInput("The file changed while it was being stored; try again.")
-    original_file.duration = round(found.duration, 3)
-    original_file.bitrate = found.bitrate
-    episode.files["original"] = original_file
+    stored.duration = round(found.duration, 3)
+    stored.bitrate = found.bitrate
+    episode.files["original"] = stored
     if found.has_video:
-        video = MediaFile.from_dict(original_file.to_dict())
+        video = MediaFile.from_dict(stored.to_dict())
         video.width, video.height = found.width, found.height
         episode.files["video"] = video
+
+
+def _store_delivery(archive: Archive, stage: Stage, episode: Episode, delivery: Path, kind: str,
+                    found: Probe, prepared: sidecars.Prepared,
+                    progress: Callable[[int], None]) -> None:
+    """The tagged file podcast apps download, then the sidecars."""
     delivery_type = "audio/mpeg" if kind == "mp3" else "audio/mp4"
-    audio = _upload(archive, stage, delivery.name, delivery, delivery_type, uploaded)
+    audio = _upload(archive, stage, delivery.name, delivery, delivery_type, progress)
     audio.duration = _delivery_duration(delivery, found)
     audio.bitrate = found.bitrate if not convert.needs_encoding(found) else None
     episode.files["audio"] = audio

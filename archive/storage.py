@@ -94,6 +94,15 @@ class ObjectStore:
         with self._errors(self.bucket):
             self._client.create_bucket(Bucket=self.bucket)
 
+    def drop_bucket(self) -> None:
+        """Delete every object, unfinished upload and the bucket itself (tests, benchmarks)."""
+        self.delete_many(info.key for info in self.list())
+        with self._errors(self.bucket):
+            uploads = self._client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
+            for upload in uploads:
+                self._abort(upload["Key"], upload["UploadId"])
+            self._client.delete_bucket(Bucket=self.bucket)
+
     def check(self) -> None:
         """Raise StorageError unless the bucket answers (used by /healthz)."""
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -43,7 +44,7 @@ class LoudnessResult:
 @dataclass
 class EncodeResult:
     duration: float
-    loudness: LoudnessResult  # of the output file
+    loudness: LoudnessResult  # of what was encoded (of the output file when normalised)
     bitrate: int
     channels: int
     sample_rate: int
@@ -249,15 +250,26 @@ def encode_mp3(
         measured = _measure_planned(src, plan, _Reporter(progress, 0.0, 0.3, total))
         gain = target_lufs - measured.integrated_lufs if measured.integrated_lufs > -70 else 0.0
         plan = replace(plan, gain_db=gain)
-    start = 0.3 if normalise else 0.0
-    samples = _encode(src, dst, plan, _Reporter(progress, start, 0.65 - start, total))
+    if not normalise:
+        # Nothing changes the level: measure what we encode on the other core meanwhile.
+        with ThreadPoolExecutor(1) as pool:
+            measuring = pool.submit(_measure_planned, src, plan, _Reporter(None, 0, 0, 0))
+            samples = _encode(src, dst, plan, _Reporter(progress, 0.0, 1.0, total))
+            loudness = measuring.result()
+        return _result(samples, plan, loudness, progress)
+    samples = _encode(src, dst, plan, _Reporter(progress, 0.3, 0.35, total))
     loudness = measure_loudness(dst)
-    correction = _correction(plan, loudness, target_lufs, true_peak) if normalise else None
+    correction = _correction(plan, loudness, target_lufs, true_peak)
     if correction is not None:
         # MP3 encoding shifts level and peaks slightly; one corrective pass lands on target.
         plan = correction
         samples = _encode(src, dst, plan, _Reporter(progress, 0.65, 0.3, total))
         loudness = measure_loudness(dst)
+    return _result(samples, plan, loudness, progress)
+
+
+def _result(samples: int, plan: _Plan, loudness: LoudnessResult, progress: Progress | None
+            ) -> EncodeResult:
     if progress is not None:
         progress(1.0)
     return EncodeResult(

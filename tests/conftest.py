@@ -6,6 +6,7 @@ suite against another S3-compatible server instead.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -18,6 +19,7 @@ from starlette.testclient import TestClient
 from archive.catalog import Catalog
 from archive.config import Settings
 from archive.embedded import EmbeddedS3
+from archive.errors import ArchiveError
 from archive.runtime import Archive, make_store
 from archive.storage import ObjectStore
 from archive.web.app import create_app
@@ -33,7 +35,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
     server = EmbeddedS3(tmp_path_factory.mktemp("seaweedfs"), access_key=ACCESS_KEY,
-                        secret_key=SECRET_KEY, bucket="archive-test")
+                        secret_key=SECRET_KEY, bucket="archive-test", volume_size_mb=64)
     with server:
         yield server.endpoint
 
@@ -54,10 +56,13 @@ def settings(s3_endpoint: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> ObjectStore:
+def store(settings: Settings) -> Iterator[ObjectStore]:
+    """The test's own bucket, dropped afterwards so a long run does not fill the server."""
     store = make_store(settings, settings.s3_endpoint)
     store.ensure_bucket()
-    return store
+    yield store
+    with contextlib.suppress(ArchiveError):
+        store.drop_bucket()
 
 
 @pytest.fixture

@@ -9,7 +9,18 @@ from datetime import UTC, datetime
 
 import pytest
 from lxml import etree
-from test_feeds_data import (
+
+from archive.models import ACADEMIC_ROLES, Episode, Location, Person
+from feeds import (
+    MIME_TYPES,
+    BaseUrls,
+    Channel,
+    build_feed,
+    person_role,
+    podcast_guid,
+    sanitise_html,
+)
+from tests.test_feeds_data import (
     BASE,
     CHANNEL_HOST,
     FEED_URL,
@@ -21,17 +32,6 @@ from test_feeds_data import (
     media,
     panel,
     sample_episodes,
-)
-
-from archive.models import ACADEMIC_ROLES, Episode, Location, Person
-from feeds import (
-    MIME_TYPES,
-    BaseUrls,
-    Channel,
-    build_feed,
-    person_role,
-    podcast_guid,
-    sanitise_html,
 )
 
 NS = {

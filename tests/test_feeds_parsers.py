@@ -14,7 +14,9 @@ from typing import Any
 import feedparser
 import podcastparser
 import pytest
-from test_feeds_data import (
+
+from feeds import build_feed, podcast_guid
+from tests.test_feeds_data import (
     BASE,
     FEED_URL,
     URLS,
@@ -24,8 +26,6 @@ from test_feeds_data import (
     panel,
     sample_episodes,
 )
-
-from feeds import build_feed, podcast_guid
 
 JS_DIR = Path(__file__).parent / "js"
 PARTYTIME_SCRIPT = JS_DIR / "parse_feed.mjs"

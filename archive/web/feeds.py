@@ -1,7 +1,235 @@
-"""Routes of this part of the site (filled in by its own issue)."""
+"""Feed endpoints: the whole archive, one series, one person; plus 301s from old feed addresses.
+
+Podcast apps and aggregators poll feeds every few minutes, so each feed is rendered once per
+catalogue snapshot (`CatalogView.cached`) together with its gzip form and a strong ETag; a request
+then does no XML work, and an unchanged feed is a 304 or the very same bytes.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import gzip
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
-routes: list[BaseRoute] = []
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
+
+from archive.catalog import CatalogView, PersonSummary
+from archive.config import Settings
+from archive.models import LICENCE_URLS, Episode, Series
+from archive.web.http import accepts_gzip, http_date, is_not_modified
+from archive.web.media import catalog_view, series_cover_path, site_cover
+from feeds import BaseUrls, Channel, build_feed, podcast_guid
+
+FEED_TYPE = "application/rss+xml; charset=utf-8"
+FEED_MAX_AGE = 60
+ARCHIVE_FEED_PATH = "/feed.xml"
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    """A feed ready to send: both encodings and their validators, computed once."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: datetime
+
+    @classmethod
+    def of(cls, body: bytes, last_modified: datetime) -> RenderedFeed:
+        tag = hashlib.sha256(body).hexdigest()[:32]
+        # mtime=0: the gzip bytes, like the XML, depend only on the content.
+        return cls(body, gzip.compress(body, mtime=0), f'"{tag}"', last_modified)
+
+    @property
+    def gzip_etag(self) -> str:
+        """A strong ETag names exact bytes, so the gzip form has its own."""
+        return f'{self.etag[:-1]}-gzip"'
+
+
+# --- channels ---------------------------------------------------------------------------------
+
+
+def feed_urls(settings: Settings) -> BaseUrls:
+    """Enclosures always point at our own /media URLs, never presigned or at the media host:
+    the 302 from /media follows `media_url`, so feeds survive a change of CDN."""
+    return BaseUrls(settings.base_url)
+
+
+def feed_path(kind: str, slug: str = "") -> str:
+    return ARCHIVE_FEED_PATH if kind == "archive" else f"/{kind}/{slug}/feed.xml"
+
+
+def make_channel(settings: Settings, *, title: str, description: str, path: str,
+                 page: str, image_url: str, **extra: Any) -> Channel:
+    """A channel with the site-wide settings (owner, language, categories, licence, funding)."""
+    feed_url = f"{settings.base_url}{path}"
+    extra.setdefault("podcast_guid", podcast_guid(feed_url))
+    return Channel(
+        title=title,
+        link=f"{settings.base_url}{page}",
+        feed_url=feed_url,
+        description=description,
+        author=settings.owner_name,
+        owner_name=settings.owner_name,
+        owner_email=settings.owner_email,
+        image_url=image_url,
+        language=settings.language,
+        categories=settings.categories,
+        locked_owner=settings.owner_email,
+        license=settings.licence,
+        license_url=LICENCE_URLS.get(settings.licence or "", ""),
+        funding_url=settings.funding_url,
+        **extra,
+    )
+
+
+def archive_channel(settings: Settings, image_url: str) -> Channel:
+    return make_channel(settings, title=settings.site_title,
+                        description=settings.site_description, path=feed_path("archive"),
+                        page="/", image_url=image_url)
+
+
+def series_channel(settings: Settings, series: Series, site_image_url: str) -> Channel:
+    cover = series_cover_path(series)
+    path = feed_path("series", series.slug)
+    extra = {"podcast_guid": series.podcast_guid} if series.podcast_guid else {}
+    return make_channel(
+        settings,
+        title=series.title,
+        description=series.description or f"{series.title}: recordings from "
+        f"{settings.site_title}.",
+        path=path,
+        page=f"/series/{series.slug}",
+        image_url=f"{settings.base_url}{cover}" if cover else site_image_url,
+        medium=series.medium,
+        **extra,
+    )
+
+
+def person_channel(settings: Settings, person: PersonSummary, image_url: str) -> Channel:
+    who = f"{person.name} ({person.affiliation})" if person.affiliation else person.name
+    return make_channel(
+        settings,
+        title=who,
+        description=f"Recordings with {who} from {settings.site_title}.",
+        path=feed_path("people", person.slug),
+        page=f"/people/{person.slug}",
+        image_url=image_url,
+    )
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def feed_source(view: CatalogView, settings: Settings, kind: str, slug: str, site_image_url: str
+                ) -> tuple[Channel, list[Episode]]:
+    """The channel and episodes of one feed; NotFound for an unknown series or person."""
+    if kind == "series":
+        series = view.series(slug)
+        return series_channel(settings, series, site_image_url), view.series_episodes(slug)
+    if kind == "people":
+        person = view.person(slug)
+        return person_channel(settings, person, site_image_url), view.person_episodes(slug)
+    return archive_channel(settings, site_image_url), view.published
+
+
+def render(view: CatalogView, channel: Channel, episodes: list[Episode], settings: Settings
+           ) -> RenderedFeed:
+    titles = {s.slug: s.title for s in view.all_series}
+    body = build_feed(channel, episodes, feed_urls(settings), series_titles=titles)
+    # The snapshot's time, not the newest episode's: a deletion must change it too.
+    return RenderedFeed.of(body, view.updated_at)
+
+
+async def rendered_feed(request: Request, kind: str, slug: str = "") -> RenderedFeed:
+    """The feed from the current snapshot, built at most once per catalogue change."""
+    settings: Settings = request.app.state.archive.settings
+    cover = await site_cover(request)
+    view = catalog_view(request)
+    channel, episodes = feed_source(view, settings, kind, slug, settings.base_url + cover.path)
+    return await run_in_threadpool(
+        view.cached, ("feed", kind, slug), lambda: render(view, channel, episodes, settings)
+    )
+
+
+def feed_response(request: Request, feed: RenderedFeed) -> Response:
+    """200 (gzip when accepted), 304 when the client's copy is current, HEAD without a body."""
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {
+        "ETag": feed.gzip_etag if gzipped else feed.etag,
+        "Last-Modified": http_date(feed.last_modified),
+        "Cache-Control": f"public, max-age={FEED_MAX_AGE}",
+        "Access-Control-Allow-Origin": "*",
+        "Vary": "Accept-Encoding",
+    }
+    if is_not_modified(request.headers, (feed.etag, feed.gzip_etag), feed.last_modified):
+        return Response(status_code=304, headers=headers)
+    body = feed.gzipped if gzipped else feed.body
+    headers["Content-Type"] = FEED_TYPE
+    headers["Content-Length"] = str(len(body))
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(None if request.method == "HEAD" else body, headers=headers)
+
+
+async def archive_feed(request: Request) -> Response:
+    return feed_response(request, await rendered_feed(request, "archive"))
+
+
+async def series_feed(request: Request) -> Response:
+    return feed_response(request, await rendered_feed(request, "series",
+                                                      request.path_params["slug"]))
+
+
+async def person_feed(request: Request) -> Response:
+    return feed_response(request, await rendered_feed(request, "people",
+                                                      request.path_params["slug"]))
+
+
+# --- moved feeds ------------------------------------------------------------------------------
+
+
+def old_feed_paths(settings: Settings) -> frozenset[str]:
+    """`old_feed_urls` as paths (full URLs are accepted too); never /feed.xml itself."""
+    paths = {urlsplit(url).path or "/" for url in settings.old_feed_urls}
+    paths = {path if path.startswith("/") else f"/{path}" for path in paths}
+    return frozenset(paths - {ARCHIVE_FEED_PATH})
+
+
+class MovedFeeds(BaseRoute):
+    """301 from the app's `old_feed_urls` to /feed.xml, so subscribers move with the feed.
+
+    A route rather than a list of Routes because the paths come from the app's settings, which
+    this module-level routes table cannot know.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        archive = getattr(getattr(scope.get("app"), "state", None), "archive", None)
+        if scope["type"] == "http" and archive is not None and (
+            scope["path"] in old_feed_paths(archive.settings)
+        ):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = scope["app"].state.archive.settings
+        response = RedirectResponse(f"{settings.base_url}{ARCHIVE_FEED_PATH}", 301)
+        await response(scope, receive, send)
+
+
+routes: list[BaseRoute] = [
+    MovedFeeds(),  # first: an old address wins over whatever it now looks like
+    Route(ARCHIVE_FEED_PATH, archive_feed, methods=["GET", "HEAD"]),
+    Route("/series/{slug}/feed.xml", series_feed, methods=["GET", "HEAD"]),
+    Route("/people/{slug}/feed.xml", person_feed, methods=["GET", "HEAD"]),
+]
