@@ -31,7 +31,8 @@ def make_wav(path: Path, minutes: float) -> None:
     subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i",
                     f"sine=frequency=330:sample_rate=44100:duration={minutes * 60}",
                     "-f", "lavfi", "-i",
-                    f"anoisesrc=color=pink:amplitude=0.05:sample_rate=44100:duration={minutes * 60}",
+                    "anoisesrc=color=pink:amplitude=0.05:sample_rate=44100:"
+                    f"duration={minutes * 60}",
                     "-filter_complex", "amix=inputs=2,volume=0.5", "-ac", "2", str(path)],
                    check=True)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from archive.catalog import Catalog
 from archive.config import Settings
 from archive.embedded import EmbeddedS3, free_ports
 from archive.runtime import Archive, make_store
-from archive.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCESS, SECRET = "bench", "bench-secret"

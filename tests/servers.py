@@ -1,0 +1,52 @@
+"""Real `archive serve` processes for tests that need more than one app on one bucket."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from archive.config import Settings
+from archive.embedded import free_ports
+from tests.cli import cli_env
+
+
+@contextlib.contextmanager
+def serve(settings: Settings, **env: str) -> Iterator[str]:
+    """Run `archive serve` on a free port against the test's bucket; yield its base URL."""
+    port = free_ports(1)[0]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archive", "serve", "--port", str(port)],
+        env={**cli_env(settings), "ARCHIVE_CATALOG_TTL": str(settings.catalog_ttl), **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _healthy(base) or process.poll() is not None, timeout=60)
+        if process.poll() is not None:
+            raise RuntimeError(f"archive serve exited: {process.stderr.read()}")  # type: ignore[union-attr]
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(condition, timeout: float = 30.0, interval: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
+    """Poll `condition` until it holds or `timeout` passes; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
