@@ -27,6 +27,7 @@ from archive.storage import ObjectStore
 
 START_TIMEOUT = 60.0
 STOP_GRACE = 2.0
+READY_PROBE = ".embedded-ready-probe"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -175,12 +176,21 @@ class EmbeddedS3:
                                    f"{self.data_dir / 'weed.log'}")
             try:
                 store.ensure_bucket()
+                self._round_trip(store)
                 return
             except StorageError as error:
                 if time.monotonic() > deadline:
                     raise StorageError(f"S3 did not answer within {START_TIMEOUT:.0f} s "
                                        f"({error})") from None
                 time.sleep(0.25)
+
+    @staticmethod
+    def _round_trip(store: ObjectStore) -> None:
+        """S3 answering is not enough: until the volume server has checked in with the master,
+        reads of existing objects fail. A write, read and delete proves the data path."""
+        store.put_bytes(READY_PROBE, b"ready")
+        store.get_bytes(READY_PROBE)
+        store.delete(READY_PROBE)
 
     def stop(self) -> None:
         """Terminate the server, reap it, then release the folder.

@@ -34,6 +34,7 @@ from archive.models import (
 from archive.runtime import Archive
 from feeds import podcast_guid
 from media import convert, tags
+from media.chapters import ChapterMark
 from media.errors import MediaError
 from media.probe import Probe, probe
 
@@ -96,7 +97,7 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
     _check_metadata(archive, meta)  # cheap refusals first: before hashing or decoding anything
     prepared = sidecars.prepare(meta)
     view = archive.catalog.refresh()
-    series = _resolve_series(view.data.series, meta.series, archive)
+    series = resolve_series(view.data.series, meta.series, archive)
     sha256 = _hash(path, report)
     existing = view.data.find_original(sha256)
     if existing is not None:
@@ -116,7 +117,7 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
                               uploads)
         delivery, kind = _make_delivery(archive, path, found, episode, Path(work), report)
         report("tagging", 0.0)
-        _tag(delivery, kind, episode, archive, prepared.cover, series)
+        tag_delivery(delivery, kind, episode, archive, prepared.cover, series)
         storing.result()
         _store_delivery(archive, stage, episode, delivery, kind, found, prepared, uploads)
         report("committing", 0.0)
@@ -140,7 +141,7 @@ def _check_metadata(archive: Archive, meta: Metadata) -> None:
     clean_text(meta.series, "Series", MAX_TITLE, required=True)
 
 
-def _resolve_series(known: dict[str, Series], name: str, archive: Archive) -> Series:
+def resolve_series(known: dict[str, Series], name: str, archive: Archive) -> Series:
     """An existing series by slug or title, or a new one (stored at commit)."""
     title = clean_text(name, "Series", MAX_TITLE, required=True)
     slug = slugify(title, "series")
@@ -247,11 +248,9 @@ def _make_delivery(archive: Archive, path: Path, found: Probe, episode: Episode,
         raise InvalidRecording(str(error)) from None
 
 
-def _tag(delivery: Path, kind: str, episode: Episode, archive: Archive, cover: bytes | None,
-         series: Series) -> None:
-    """Write ID3v2.4 / MP4 tags so a downloaded file describes itself."""
-    from media.chapters import ChapterMark
-
+def tag_delivery(delivery: Path, kind: str, episode: Episode, archive: Archive,
+                 cover: bytes | None, series: Series) -> None:
+    """Write ID3v2.4 / MP4 tags so a downloaded file describes itself (ingest and edits)."""
     licence = episode.licence or ""
     data = tags.TagData(
         title=episode.title,

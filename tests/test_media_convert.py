@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import media_samples as samples
 import pytest
 
 from media.convert import (
@@ -16,6 +15,7 @@ from media.convert import (
 )
 from media.errors import InvalidRecording
 from media.probe import Probe, probe
+from tests import media_samples as samples
 
 
 @pytest.fixture(scope="module")

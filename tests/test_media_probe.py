@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import media_samples as samples
 import pytest
 
 from media.errors import InvalidRecording, MediaError
 from media.probe import Probe, probe
+from tests import media_samples as samples
 
 # name -> (make_recording kwargs, kind, audio codec, sample rate, channels)
 CASES = {

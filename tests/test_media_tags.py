@@ -6,7 +6,6 @@ import io
 import shutil
 from pathlib import Path
 
-import media_samples as samples
 import pytest
 from mutagen.apev2 import APENoHeaderError, APEv2
 from mutagen.flac import FLAC
@@ -18,6 +17,7 @@ from media.chapters import ChapterMark
 from media.errors import MediaError
 from media.probe import probe
 from media.tags import TagData, read_tags, write_tags
+from tests import media_samples as samples
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ from starlette.staticfiles import StaticFiles
 from archive.config import Settings
 from archive.errors import ArchiveError
 from archive.runtime import open_archive
-from archive.web import api, errors, feeds, media, pages
+from archive.web import api, editor, errors, feeds, media, pages
+from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
 
@@ -43,6 +44,7 @@ def routes() -> list[BaseRoute]:
         *feeds.routes,
         *media.routes,
         *api.routes,
+        *editor.routes,
         *pages.routes,
     ]
 
@@ -73,7 +75,11 @@ def create_app(settings: Settings) -> Starlette:
 
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(SessionMiddleware, secret_key=settings.secret_key,
+                       https_only=settings.secure_cookies),
+        ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )

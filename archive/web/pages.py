@@ -1,7 +1,523 @@
-"""Routes of this part of the site (filled in by its own issue)."""
+"""The public pages: home with filters, series, episode (player, transcript, citations), people,
+search, and citation downloads.
+
+Views do all the I/O (catalogue snapshot, transcripts from the bucket in a thread, the search
+index) and hand templates a finished context from `archive.web.views`.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
-routes: list[BaseRoute] = []
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from archive import citations
+from archive.catalog import CatalogView
+from archive.config import Settings
+from archive.errors import ArchiveError, NotFound
+from archive.models import Episode, MediaFile
+from archive.search import Cue, SearchIndex, Transcripts, seconds_fragment
+from archive.web import views
+from archive.web.views import PAGE_SIZE, Link
+from feeds import sanitise_html
+from feeds.text import html_to_text
+from media.errors import MediaError
+
+CITATION_FORMATS = {
+    "bib": ("application/x-bibtex; charset=utf-8", citations.bibtex),
+    "ris": ("application/x-research-info-systems; charset=utf-8", citations.ris),
+    "json": ("application/vnd.citationstyles.csl+json; charset=utf-8", citations.csl_json),
+}
+SPEEDS = ("0.75", "1", "1.25", "1.5", "1.75", "2")
+
+
+class RenderedPages:
+    """Rendered pages of the current catalogue snapshot, in a bounded LRU.
+
+    A public page depends only on the snapshot and its address (no cookies, no user), so the
+    same bytes can be sent until the catalogue changes; a new snapshot empties the cache.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._view: CatalogView | None = None
+        self._pages: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, view: CatalogView, key: tuple[str, str]) -> bytes | None:
+        with self._lock:
+            if view is not self._view:
+                self._view, self._pages = view, OrderedDict()
+                return None
+            body = self._pages.get(key)
+            if body is not None:
+                self._pages.move_to_end(key)
+            return body
+
+    def put(self, view: CatalogView, key: tuple[str, str], body: bytes) -> None:
+        with self._lock:
+            if view is self._view:
+                self._pages[key] = body
+                while len(self._pages) > self.size:
+                    self._pages.popitem(last=False)
+
+
+@dataclass
+class PageServices:
+    """What the pages keep per process: search index, transcript cache, rendered pages."""
+
+    index: SearchIndex
+    transcripts: Transcripts
+    rendered: RenderedPages
+
+
+def services(request: Request) -> PageServices:
+    """Built on first use and kept on the app (the event loop runs this, so no race)."""
+    state = request.app.state
+    found = getattr(state, "page_services", None)
+    if found is None:
+        found = PageServices(SearchIndex(), Transcripts(state.archive.store), RenderedPages())
+        state.page_services = found
+    return found
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def cached_page(endpoint: Endpoint) -> Endpoint:
+    """Serve a page from `RenderedPages` when this snapshot already rendered it."""
+
+    @functools.wraps(endpoint)
+    async def serve(request: Request) -> Response:
+        view = snapshot(request)
+        rendered = services(request).rendered
+        key = (request.url.path, request.url.query)
+        body = rendered.get(view, key)
+        if body is not None:
+            return HTMLResponse(body)
+        response = await endpoint(request)
+        if response.status_code == 200 and "no-store" not in response.headers.get(
+                "cache-control", ""):
+            rendered.put(view, key, bytes(response.body))
+        return response
+
+    return serve
+
+
+def snapshot(request: Request) -> CatalogView:
+    return request.app.state.archive.catalog.cached_view()  # type: ignore[no-any-return]
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def render(request: Request, name: str, **context: Any) -> Response:
+    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, name, context)
+
+
+def page_number(request: Request) -> int:
+    """`?page=` as a positive number; anything else is page 1."""
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+def page_slice(items: list[Episode], page: int) -> list[Episode]:
+    if page > views.page_count(len(items)):
+        raise NotFound(f"There is no page {page} of this list.")
+    return items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+
+
+def absolute(request: Request, path: str) -> str:
+    return f"{settings_of(request).base_url}{path}"
+
+
+# -- home -----------------------------------------------------------------------------------
+
+
+def read_filters(request: Request, facets: views.Facets) -> views.Filters:
+    """Only values the archive knows are kept, so a stale link shows everything, not an error."""
+    params = request.query_params
+    series = params.get("series", "")
+    year = params.get("year", "")
+    person = params.get("person", "")
+    tag = params.get("tag", "")
+    return views.Filters(
+        series=series if series in dict(facets.series) else "",
+        year=year if year.isdigit() and int(year) in facets.years else "",
+        person=person if person in dict(facets.people) else "",
+        tag=next((t for t in facets.tags if t.lower() == tag.lower()), "") if tag else "",
+    )
+
+
+def series_counts(view: CatalogView) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for episode in view.published:
+        counts[episode.series] = counts.get(episode.series, 0) + 1
+    return counts
+
+
+async def home(request: Request) -> Response:
+    view = snapshot(request)
+    facets = view.cached("pages:facets", lambda: views.Facets.of(view))
+    filters = read_filters(request, facets)
+    matching = [e for e in view.published if filters.matches(e)] if filters.active \
+        else view.published
+    page = page_number(request)
+    counts = view.cached("pages:series-counts", lambda: series_counts(view))
+    context = views.HomePage(
+        heading="Recordings matching your filters" if filters.active else "Latest recordings",
+        episodes=views.cards(view, page_slice(matching, page)),
+        pagination=views.paginate("/", filters.params(), page, len(matching)),
+        filters=filters.selects(facets),
+        filtered=filters.active,
+        series=[views.SeriesCard(f"/series/{s.slug}", s.title, counts[s.slug])
+                for s in view.all_series if s.slug in counts],
+    )
+    return render(request, "home.html", page=context)
+
+
+# -- series and people -------------------------------------------------------------------------
+
+
+async def series_page(request: Request) -> Response:
+    view = snapshot(request)
+    series = view.series(request.path_params["slug"])
+    episodes = view.series_episodes(series.slug)
+    page = page_number(request)
+    path = f"/series/{series.slug}"
+    url = absolute(request, path)
+    publisher = settings_of(request).owner_name
+    description = sanitise_html(series.description) if series.description else ""
+    context = views.SeriesPage(
+        title=series.title,
+        description=Markup(description),
+        episodes=views.cards(view, page_slice(episodes, page)),
+        pagination=views.paginate(path, {}, page, len(episodes)),
+        subscribe=views.Subscribe(f"{url}/feed.xml", f"{series.title} (podcast feed)"),
+        canonical=url,
+        og={"og:type": "website", "og:title": series.title, "og:url": url,
+            "og:description": _summary(description)},
+        json_ld=views.json_ld({"@context": "https://schema.org",
+                               **views.series_json_ld(series, url, publisher)}),
+    )
+    return render(request, "series.html", page=context)
+
+
+async def person_page(request: Request) -> Response:
+    view = snapshot(request)
+    person = view.person(request.path_params["slug"])
+    episodes = view.person_episodes(person.slug)
+    page = page_number(request)
+    path = f"/people/{person.slug}"
+    url = absolute(request, path)
+    context = views.PersonPage(
+        name=person.name,
+        affiliation=person.affiliation,
+        roles=", ".join(role.capitalize() for role in person.roles),
+        orcid=person.orcid,
+        url=person.url,
+        episodes=views.cards(view, page_slice(episodes, page)),
+        pagination=views.paginate(path, {}, page, len(episodes)),
+        subscribe=views.Subscribe(f"{url}/feed.xml", f"Recordings with {person.name}"),
+        canonical=url,
+    )
+    return render(request, "person.html", page=context)
+
+
+def _summary(description_html: str, limit: int = 200) -> str:
+    text = " ".join(html_to_text(description_html).split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+
+def load_cues_for_index(transcripts: Transcripts) -> Any:
+    def load(media_file: MediaFile) -> list[Cue]:
+        return list(transcripts.load(media_file))
+
+    return load
+
+
+def run_search(request: Request, text: str, page: int) -> Any:
+    """Bring the index up to the current snapshot (only changed episodes), then ask it."""
+    view = snapshot(request)
+    found = services(request)
+    found.index.sync(view.published, views.series_titles(view),
+                     load_cues_for_index(found.transcripts), token=view)
+    return view, found.index.search(text, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+
+async def search_page(request: Request) -> Response:
+    text = " ".join(request.query_params.get("q", "").split())[:300]
+    page = page_number(request)
+    if not text:
+        return render(request, "search.html", page=views.SearchPage("", [], None))
+    services(request)
+    view, results = await asyncio.to_thread(run_search, request, text, page)
+    titles = views.series_titles(view)
+    found = []
+    for hit in results.hits:
+        try:
+            episode = view.episode(hit.episode_id)
+        except NotFound:
+            continue
+        found.append(_result(views.EpisodeCard.of(episode, titles), hit))
+    pagination = views.paginate("/search", {"q": text}, page, results.total)
+    return render(request, "search.html", page=views.SearchPage(text, found, pagination))
+
+
+def _result(card: views.EpisodeCard, hit: Any) -> views.SearchResult:
+    moment = None if hit.moment is None else f"{card.href}#t={seconds_fragment(hit.moment)}"
+    return views.SearchResult(
+        card=card,
+        href=card.href if hit.in_metadata or moment is None else moment,
+        snippet=hit.snippet,
+        moment_href=moment,
+        moment_label=views.clock(hit.moment) if hit.moment is not None else "",
+        moment_snippet=hit.moment_snippet,
+    )
+
+
+# -- episodes -------------------------------------------------------------------------------------
+
+
+def published_episode(request: Request) -> Episode:
+    episode = snapshot(request).episode_by_slug(request.path_params["slug"])
+    if episode.audio is None:
+        raise NotFound("There is no such recording.")
+    return episode
+
+
+def episode_cues(request: Request, episode: Episode) -> tuple[tuple[Cue, ...], str]:
+    """The transcript's cues, and a note for the page when it cannot be shown."""
+    transcript = episode.files.get("transcript")
+    if transcript is None:
+        return (), ""
+    try:
+        return services(request).transcripts.cues(transcript), ""
+    except (ArchiveError, MediaError):
+        return (), "The transcript cannot be shown just now; please try the download link."
+
+
+def citation_source(request: Request, episode: Episode) -> citations.CitationSource:
+    series = snapshot(request).series(episode.series)
+    return citations.CitationSource.of(
+        episode, series, url=absolute(request, f"/episodes/{episode.slug}"),
+        publisher=settings_of(request).owner_name)
+
+
+async def episode_page(request: Request) -> Response:
+    episode = published_episode(request)
+    services(request)
+    cues, note = await asyncio.to_thread(episode_cues, request, episode)
+    context = build_episode_page(request, episode, cues, note)
+    response = render(request, "episode.html", page=context, speeds=SPEEDS)
+    if note:  # the transcript failed to load: try again next time
+        response.headers["cache-control"] = "no-store"
+    return response
+
+
+def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...],
+                       note: str) -> views.EpisodePage:
+    view = snapshot(request)
+    series = view.series(episode.series)
+    canonical = absolute(request, f"/episodes/{episode.slug}")
+    description = sanitise_html(episode.description) if episode.description else ""
+    day = episode.date or episode.published_at.date()
+    player = _player(episode)
+    cover = views.media_path(episode.id, episode.files["cover"].filename) \
+        if "cover" in episode.files else ""
+    source = citation_source(request, episode)
+    return views.EpisodePage(
+        id=episode.id,
+        title=episode.title,
+        date_iso=day.isoformat(),
+        date_label=views.long_date(day),
+        series=Link(f"/series/{series.slug}", series.title),
+        speakers=tuple(views.SpeakerView.of(p) for p in episode.speakers),
+        tags=tuple(Link(f"/?{urlencode({'tag': t})}", t) for t in episode.tags),
+        licence=views.licence_link(episode.licence or settings_of(request).licence),
+        event=episode.event,
+        location=episode.location.name if episode.location else "",
+        duration=views.duration_label(episode.duration),
+        description=Markup(description),
+        player=player,
+        chapters=_chapters(episode),
+        cues=tuple(_timed(c.start, c.end, c.text) for c in cues),
+        transcript_note=note,
+        downloads=_downloads(episode),
+        citation=_citation(source, episode.slug),
+        permalink=absolute(request, f"/e/{episode.id}"),
+        canonical=canonical,
+        cover=cover,
+        og=_episode_og(request, episode, canonical, description, player, cover),
+        json_ld=views.json_ld(_episode_json_ld(request, episode, series, canonical,
+                                                description)),
+        subscribe=views.Subscribe(absolute(request, f"/series/{series.slug}/feed.xml"),
+                                  f"{series.title} (podcast feed)"),
+        language=episode.language,
+    )
+
+
+def _chapters(episode: Episode) -> tuple[views.Timed, ...]:
+    """Chapters with their ends filled in (the next chapter's start, or the recording's end)."""
+    marks = episode.chapters
+    ends = [m.start for m in marks[1:]] + [episode.duration or marks[-1].start] if marks else []
+    return tuple(_timed(m.start, m.end if m.end is not None else end, m.title)
+                 for m, end in zip(marks, ends, strict=True))
+
+
+def _timed(start: float, end: float, text: str) -> views.Timed:
+    return views.Timed(seconds_fragment(start), seconds_fragment(end), views.clock(start), text)
+
+
+def _player(episode: Episode) -> views.Player:
+    main = episode.files.get("video") or episode.files["audio"]
+    captions = episode.files.get("transcript")
+    cover = episode.files.get("cover")
+    return views.Player(
+        element="video" if "video" in episode.files else "audio",
+        src=views.media_path(episode.id, main.filename),
+        content_type=main.content_type,
+        poster=views.media_path(episode.id, cover.filename) if cover else "",
+        captions=views.media_path(episode.id, captions.filename) if captions else "",
+        language=episode.transcript_language or episode.language,
+    )
+
+
+def _size(media_file: MediaFile) -> str:
+    size = float(media_file.size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+DOWNLOAD_LABELS = (
+    ("audio", "Podcast file"),
+    ("video", "Video"),
+    ("transcript", "Transcript (WebVTT)"),
+    ("chapters", "Chapters (JSON)"),
+    ("original", "Original recording, as received"),
+)
+
+
+def _downloads(episode: Episode) -> tuple[views.Download, ...]:
+    found = []
+    for role, label in DOWNLOAD_LABELS:
+        media_file = episode.files.get(role)
+        if media_file is not None:
+            detail = f"{media_file.filename}, {_size(media_file)}"
+            found.append(views.Download(views.media_path(episode.id, media_file.filename),
+                                        label, detail))
+    return tuple(found)
+
+
+def _citation(source: citations.CitationSource, slug: str) -> views.Citation:
+    base = f"/episodes/{slug}/cite"
+    return views.Citation(
+        apa=citations.apa(source),
+        chicago=citations.chicago(source),
+        bibtex=f"{base}.bib",
+        ris=f"{base}.ris",
+        csl_json=f"{base}.json",
+    )
+
+
+def _episode_og(request: Request, episode: Episode, url: str, description: str,
+                player: views.Player, cover: str) -> dict[str, str]:
+    tags = {
+        "og:type": "video.other" if player.element == "video" else "music.song",
+        "og:title": episode.title,
+        "og:url": url,
+        "og:description": _summary(description),
+        "og:site_name": request.app.state.settings.site_title,
+        f"og:{player.element}": absolute(request, player.src),
+        f"og:{player.element}:type": player.content_type,
+    }
+    if cover:
+        tags["og:image"] = absolute(request, cover)
+    return tags
+
+
+def _episode_json_ld(request: Request, episode: Episode, series: Any, url: str,
+                     description: str) -> dict[str, Any]:
+    settings = settings_of(request)
+    main = episode.files.get("video") or episode.files["audio"]
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "PodcastEpisode",
+        "@id": url,
+        "url": url,
+        "name": episode.title,
+        "datePublished": (episode.date or episode.published_at.date()).isoformat(),
+        "description": html_to_text(description),
+        "inLanguage": episode.language,
+        "partOfSeries": views.series_json_ld(series, absolute(request, f"/series/{series.slug}"),
+                                             settings.owner_name),
+        "associatedMedia": {
+            "@type": "VideoObject" if "video" in episode.files else "AudioObject",
+            "contentUrl": absolute(request, views.media_path(episode.id, main.filename)),
+            "encodingFormat": main.content_type,
+            "duration": views.iso_duration(main.duration),
+        },
+        "contributor": [_person_ld(request, p) for p in episode.speakers],
+        "keywords": ", ".join(episode.tags),
+        "publisher": {"@type": "Organization", "name": settings.owner_name},
+    }
+    licence = views.licence_link(episode.licence or settings.licence)
+    if licence and licence.href:
+        data["license"] = licence.href
+    return data
+
+
+def _person_ld(request: Request, person: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {"@type": "Person", "name": person.name,
+                             "url": absolute(request, f"/people/{person.slug}")}
+    if person.affiliation:
+        found["affiliation"] = {"@type": "Organization", "name": person.affiliation}
+    return found
+
+
+async def citation_file(request: Request) -> Response:
+    """`/episodes/{slug}/cite.bib|.ris|.json`: a file a reference manager imports."""
+    fmt = request.path_params["fmt"]
+    if fmt not in CITATION_FORMATS:
+        raise NotFound("There is no such citation format; try .bib, .ris or .json.")
+    episode = published_episode(request)
+    media_type, build = CITATION_FORMATS[fmt]
+    body = build(citation_source(request, episode))
+    filename = f"{episode.slug}.{fmt}"
+    return Response(body, media_type=media_type,
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+async def permalink(request: Request) -> Response:
+    """`/e/{id}`: the permanent address; it follows the episode if its slug ever changes."""
+    episode = snapshot(request).episode(request.path_params["episode_id"])
+    return RedirectResponse(f"/episodes/{episode.slug}", status_code=302)
+
+
+routes: list[BaseRoute] = [
+    Route("/", cached_page(home), methods=["GET", "HEAD"]),
+    Route("/search", search_page, methods=["GET", "HEAD"]),
+    Route("/series/{slug}", cached_page(series_page), methods=["GET", "HEAD"]),
+    Route("/people/{slug}", cached_page(person_page), methods=["GET", "HEAD"]),
+    Route("/episodes/{slug}", cached_page(episode_page), methods=["GET", "HEAD"]),
+    Route("/episodes/{slug}/cite.{fmt}", citation_file, methods=["GET", "HEAD"]),
+    Route("/e/{episode_id}", permalink, methods=["GET", "HEAD"]),
+]

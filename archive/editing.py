@@ -1,0 +1,346 @@
+"""Changing published episodes: metadata, sidecars, publish/unpublish, delete.
+
+Every change is one `Catalog.change` (read-modify-write with If-Match, retried), so an edit never
+overwrites another editor's upload or edit of a different episode. Two edits of the *same*
+episode are detected by its `updated_at` (the revision an editor saw): the second is refused
+with a Conflict instead of silently undoing the first.
+
+Files whose bytes change (the re-tagged delivery file, a new transcript or chapters) are
+uploaded under a new key (`episodes/<id>/<sha256[:12]>/<filename>`) before the catalogue
+switches to them, and the old object is deleted afterwards. The *filename*, which is what
+`/media/<id>/<filename>` URLs and feeds name, stays the same, so guid and URLs never change,
+while a reader never sees catalogue sizes and checksums that disagree with the bytes served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from archive import audit, sidecars
+from archive.catalog import CatalogData
+from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecording, NotFound
+from archive.ingest import Metadata, resolve_series, tag_delivery
+from archive.models import Episode, MediaFile, Person, Series, episode_prefix
+from archive.runtime import Archive
+from media import transcripts
+
+# Fields an editor may change; id, guid, slug and files are the archive's own.
+EDITABLE = frozenset({
+    "title", "description", "speakers", "tags", "date", "licence", "series", "draft", "event",
+    "location", "language", "season", "number", "episode_type", "explicit",
+})
+# Fields written into the delivery file's tags: changing one re-tags the file.
+TAGGED = frozenset({"title", "description", "speakers", "date", "licence", "series",
+                    "language"})
+EDITED_ELSEWHERE = ("Someone else changed this recording while you were editing it; "
+                    "reload to see their changes, then make yours again.")
+HASH_CHUNK = 1024 * 1024
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _episode_lock(episode_id: str) -> threading.Lock:
+    """Edits of one episode in one process take turns (other processes: the revision check)."""
+    with _locks_guard:
+        return _locks.setdefault(episode_id, threading.Lock())
+
+
+def revision(episode: Episode) -> str:
+    """What an edit form carries to detect that someone else saved in between."""
+    return episode.updated_at.isoformat()
+
+
+@dataclass
+class _Change:
+    """A validated new state of one episode and the objects it adds and retires."""
+
+    base: Episode
+    proposed: Episode
+    new_series: Series | None = None
+    added: list[str] | None = None
+    retired: list[str] | None = None
+
+
+# -- public operations -------------------------------------------------------------------------
+
+
+def update_episode(archive: Archive, episode_id: str, changes: dict[str, Any], actor: str, *,
+                   expected_revision: str | None = None) -> Episode:
+    """Apply metadata changes (as the API's PATCH or the edit form give them)."""
+    unknown = sorted(set(changes) - EDITABLE)
+    if unknown:
+        raise InvalidInput(f"These fields cannot be changed: {', '.join(unknown)}.")
+    with _episode_lock(episode_id):
+        base = _current(archive, episode_id, expected_revision)
+        proposed, new_series = _proposed(archive, base, changes)
+        change = _Change(base, proposed, new_series, [], [])
+        if any(_differs(base, proposed, name) for name in TAGGED) or new_series is not None:
+            _retag(archive, change)
+        committed = _commit(archive, change)
+    audit.safe_record(archive.store, actor, "episode.update", episode_id,
+                      fields=sorted(changes), title=committed.title)
+    return committed
+
+
+def set_draft(archive: Archive, episode_id: str, draft: bool, actor: str) -> Episode:
+    """Unpublish (draft) or publish; feeds follow with the catalogue."""
+    return update_episode(archive, episode_id, {"draft": draft}, actor)
+
+
+def replace_sidecars(archive: Archive, episode_id: str, actor: str, *,
+                     artwork: Path | None = None, transcript: Path | None = None,
+                     chapters: Path | None = None, expected_revision: str | None = None
+                     ) -> Episode:
+    """Replace artwork, transcript and/or chapters; the delivery file's tags follow."""
+    if not (artwork or transcript or chapters):
+        raise InvalidInput("Choose an artwork, transcript or chapters file to replace.")
+    prepared = sidecars.prepare(Metadata(artwork=artwork, transcript=transcript,
+                                         chapters=chapters))
+    with _episode_lock(episode_id):
+        base = _current(archive, episode_id, expected_revision)
+        proposed = Episode.from_dict(base.to_dict())
+        change = _Change(base, proposed, None, [], [])
+        try:
+            _store_sidecars(archive, change, prepared)
+            if artwork or chapters:
+                _retag(archive, change, cover=prepared.cover)
+        except BaseException:
+            _discard(archive, change.added or [])
+            raise
+        committed = _commit(archive, change)
+    replaced = [name for name, path in (("artwork", artwork), ("transcript", transcript),
+                                        ("chapters", chapters)) if path]
+    audit.safe_record(archive.store, actor, "episode.replace", episode_id, files=replaced)
+    return committed
+
+
+def delete_episode(archive: Archive, episode_id: str, actor: str) -> Episode:
+    """Remove the episode from the catalogue first (readers stop seeing it at once), then
+    every object under its prefix. A failure after the first step leaves only orphans, which
+    `archive verify --repair` removes."""
+
+    def apply(data: CatalogData) -> Episode:
+        episode = data.episodes.pop(episode_id, None)
+        if episode is None:
+            raise NotFound("There is no such recording.")
+        return episode
+
+    with _episode_lock(episode_id):
+        removed = archive.catalog.change(apply)
+        keys = archive.catalog.episode_keys(episode_id)
+        archive.catalog.remove_objects(keys)
+    audit.safe_record(archive.store, actor, "episode.delete", episode_id, title=removed.title,
+                      objects=len(keys))
+    return removed
+
+
+# -- building the new state --------------------------------------------------------------------
+
+
+def _current(archive: Archive, episode_id: str, expected: str | None) -> Episode:
+    episode = archive.catalog.refresh().data.episodes.get(episode_id)
+    if episode is None:
+        raise NotFound("There is no such recording.")
+    if expected and expected != revision(episode):
+        raise Conflict(EDITED_ELSEWHERE)
+    return episode
+
+
+def _proposed(archive: Archive, base: Episode, changes: dict[str, Any]
+              ) -> tuple[Episode, Series | None]:
+    """The edited episode, validated as a whole; a series not yet known is created."""
+    values = base.to_dict()
+    new_series = None
+    for name, value in changes.items():
+        if name == "speakers":
+            value = [_person(item) for item in value or []]
+        elif name == "series":
+            known = archive.catalog.cached_view().data.series
+            series = resolve_series(known, str(value or ""), archive)
+            new_series = None if series.slug in known else series
+            value = series.slug
+        elif name == "tags" and isinstance(value, str):
+            value = [t.strip() for t in value.split(",")]
+        values[name] = value
+    proposed = Episode.from_dict(values)
+    if base.draft and not proposed.draft:
+        proposed.published_at = datetime.now(UTC).replace(microsecond=0)
+    return proposed, new_series
+
+
+def _person(item: Any) -> dict[str, Any]:
+    if isinstance(item, str):
+        return Person.parse(item).to_dict()
+    if isinstance(item, dict):
+        return Person.from_dict(item).to_dict()
+    raise InvalidInput("Each speaker is 'Name;role;affiliation' or an object with a name.")
+
+
+def _differs(a: Episode, b: Episode, name: str) -> bool:
+    return bool(getattr(a, name) != getattr(b, name))
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def versioned_key(episode_id: str, sha256: str, filename: str) -> str:
+    return f"{episode_prefix(episode_id)}{sha256[:12]}/{filename}"
+
+
+def _retag(archive: Archive, change: _Change, cover: bytes | None = None) -> None:
+    """Write the edited metadata into a copy of the delivery file and store it under a new key."""
+    audio = change.proposed.audio
+    if audio is None:
+        return
+    kind = {"audio/mpeg": "mp3", "audio/mp4": "m4a"}.get(audio.content_type)
+    if kind is None:
+        return
+    series = _series_for(archive, change)
+    cover = cover if cover is not None else _stored_cover(archive, change.proposed)
+    with tempfile.TemporaryDirectory(prefix="archive-retag-") as work:
+        local = Path(work) / f"delivery.{kind}"
+        with local.open("wb") as out:
+            archive.store.download_to(audio.key, out)
+        try:
+            tag_delivery(local, kind, change.proposed, archive, cover, series)
+        except InvalidRecording as error:
+            raise InvalidInput(f"The recording could not be re-tagged: {error.message}") from None
+        change.proposed.files["audio"] = _store_file(archive, change, "audio", local)
+
+
+def _series_for(archive: Archive, change: _Change) -> Series:
+    if change.new_series is not None:
+        return change.new_series
+    known = archive.catalog.cached_view().data.series
+    return known.get(change.proposed.series) or Series.from_dict(
+        {"slug": change.proposed.series, "title": change.proposed.series})
+
+
+def _stored_cover(archive: Archive, episode: Episode) -> bytes | None:
+    cover = episode.files.get("cover")
+    if cover is None:
+        return None
+    with contextlib.suppress(NotFound):
+        result = archive.store.get_bytes(cover.key)
+        return result[0] if result else None
+    return None
+
+
+def _store_file(archive: Archive, change: _Change, role: str, path: Path) -> MediaFile:
+    """Upload a changed file of `role` under a new key; the old key retires on commit."""
+    old = change.proposed.files[role]
+    sha256 = _sha256(path)
+    if sha256 == old.sha256:
+        return old
+    key = versioned_key(change.proposed.id, sha256, old.filename)
+    stored = archive.store.upload_file(key, path, old.content_type)
+    assert change.added is not None and change.retired is not None
+    change.added.append(key)
+    change.retired.append(old.key)
+    return MediaFile(**{**old.to_dict(), "key": key, "size": stored.size,
+                        "sha256": stored.sha256})
+
+
+def _store_bytes(archive: Archive, change: _Change, role: str, filename: str, data: bytes,
+                 content_type: str) -> None:
+    sha256 = hashlib.sha256(data).hexdigest()
+    old = change.proposed.files.get(role)
+    if old is not None and old.sha256 == sha256:
+        return
+    key = versioned_key(change.proposed.id, sha256, filename)
+    stored = archive.store.put_bytes(key, data, content_type)
+    assert change.added is not None and change.retired is not None
+    change.added.append(key)
+    if old is not None:
+        change.retired.append(old.key)
+    change.proposed.files[role] = MediaFile(key=key, filename=filename, content_type=content_type,
+                                            size=stored.size, sha256=stored.sha256)
+
+
+def _store_sidecars(archive: Archive, change: _Change, prepared: sidecars.Prepared) -> None:
+    episode = change.proposed
+    if prepared.cover:
+        name = f"cover-{hashlib.sha256(prepared.cover).hexdigest()[:12]}.jpg"
+        _store_bytes(archive, change, "cover", name, prepared.cover, "image/jpeg")
+    if prepared.transcript:
+        vtt = transcripts.to_vtt(prepared.transcript).encode("utf-8")
+        _store_bytes(archive, change, "transcript", "transcript.vtt", vtt,
+                     "text/vtt; charset=utf-8")
+        episode.transcript_language = episode.transcript_language or episode.language
+        old_source = episode.files.pop("transcript_source", None)
+        if prepared.transcript_source:
+            if old_source is not None:
+                episode.files["transcript_source"] = old_source
+            _store_bytes(archive, change, "transcript_source", "transcript.srt",
+                         prepared.transcript_source, "application/x-subrip")
+        elif old_source is not None:
+            assert change.retired is not None
+            change.retired.append(old_source.key)
+    if prepared.chapters:
+        episode.chapters = prepared.chapters
+        _store_bytes(archive, change, "chapters", "chapters.json",
+                     sidecars.chapters_document(episode), "application/json+chapters")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- committing --------------------------------------------------------------------------------
+
+
+def _commit(archive: Archive, change: _Change) -> Episode:
+    """Switch the catalogue to the new state, then retire replaced objects (or, on failure,
+    remove the ones this change added)."""
+    base_revision = change.base.updated_at
+    change.proposed.updated_at = datetime.now(UTC)
+    snapshot = change.proposed.to_dict()
+
+    def apply(data: CatalogData) -> Episode:
+        latest = data.episodes.get(change.base.id)
+        if latest is None:
+            raise NotFound("This recording was deleted meanwhile.")
+        if latest.updated_at != base_revision:
+            raise Conflict(EDITED_ELSEWHERE)
+        if change.new_series is not None and change.new_series.slug not in data.series:
+            data.series[change.new_series.slug] = change.new_series
+        if snapshot["series"] not in data.series:
+            raise NotFound(f"There is no series {snapshot['series']!r}.")
+        episode = Episode.from_dict(snapshot)  # a fresh copy: `apply` may run more than once
+        data.episodes[episode.id] = episode
+        return episode
+
+    try:
+        if change.new_series is not None:
+            sidecars.store_series_cover(archive, change.new_series)
+        committed = archive.catalog.change(apply)
+    except BaseException:
+        _discard(archive, change.added or [])
+        raise
+    archive.catalog.write_meta(committed)
+    if change.new_series is not None:
+        archive.catalog.write_series_meta(change.new_series)
+    _discard(archive, [k for k in change.retired or [] if k not in (change.added or [])])
+    return committed
+
+
+def _discard(archive: Archive, keys: Iterable[str]) -> None:
+    """Best effort: what is left behind is an orphan `archive verify --repair` removes."""
+    keys = list(keys)
+    if keys:
+        with contextlib.suppress(ArchiveError):
+            archive.catalog.remove_objects(keys)
+

@@ -1,0 +1,68 @@
+"""One cold start, measured in a fresh process: load the catalogue, build search, build the feed.
+
+Run by bench/scale.py; prints one JSON object. Search latency is measured here too, over a
+fixed mix of queries (single words, phrases, names, transcript words, misses).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import statistics
+import time
+
+from archive.catalog import Catalog
+from archive.config import Settings
+from archive.runtime import make_store
+from archive.search import SearchIndex, Transcripts
+from archive.web import feeds, views
+from archive.web.pages import load_cues_for_index
+from bench.synthetic import PEOPLE, WORDS
+
+QUERIES = 400
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    started = time.perf_counter()
+    store = make_store(settings, settings.s3_endpoint)
+    view = Catalog(store).refresh()
+    loaded = time.perf_counter()
+    index = SearchIndex()
+    index.sync(view.published, views.series_titles(view), load_cues_for_index(Transcripts(store)))
+    indexed = time.perf_counter()
+    channel, episodes = feeds.feed_source(view, settings, "archive", "",
+                                          settings.base_url + "/media/site/cover.jpg")
+    feed = feeds.render(view, channel, episodes, settings)
+    built = time.perf_counter()
+    rng = random.Random(3)
+    queries = [rng.choice([
+        lambda: rng.choice(WORDS),
+        lambda: f'"{rng.choice(WORDS)} {rng.choice(WORDS)}"',
+        lambda: rng.choice(PEOPLE),
+        lambda: f"{rng.choice(WORDS)} {rng.choice(WORDS)}",
+        lambda: "transcript-word-" + str(rng.randrange(50)),
+        lambda: "nothing-matches-this",
+    ])() for _ in range(QUERIES)]
+    latencies = []
+    for query in queries:
+        t = time.perf_counter()
+        index.search(query, limit=20)
+        latencies.append((time.perf_counter() - t) * 1000)
+    latencies.sort()
+    print(json.dumps({
+        "episodes": len(view.published),
+        "load_s": loaded - started,
+        "search_build_s": indexed - loaded,
+        "feed_build_s": built - indexed,
+        "cold_start_s": built - started,
+        "feed_bytes": len(feed.body),
+        "search_p50_ms": statistics.median(latencies),
+        "search_p95_ms": latencies[int(len(latencies) * 0.95)],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Search: ranking, safe snippets, transcript moments, hostile queries, incremental updates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+
+from archive.models import Episode, MediaFile, Person
+from archive.search import Cue, Query, SearchIndex, mark_snippet, seconds_fragment
+from tests.factories import make_episode, media_file
+
+SERIES = {"roundtables": "Roundtables"}
+CUES = {
+    "sha-a": [Cue(0.0, 4.0, "Welcome to the workshop."),
+              Cue(4.0, 9.5, "We turn to the security dilemma and reassurance."),
+              Cue(9.5, 12.0, "Thank you all.")],
+    "sha-b": [Cue(0.0, 3.0, "Opening remarks on diplomacy."),
+              Cue(3.25, 8.0, "The word zeitgeist appears only here.")],
+}
+
+
+class Loader:
+    """Counts fetches, as the real loader would go to S3."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, media: MediaFile) -> list[Cue]:
+        self.calls[media.sha256] += 1
+        return CUES[media.sha256]
+
+
+def with_transcript(episode: Episode, sha: str) -> Episode:
+    episode.files["transcript"] = media_file(episode.id, "transcript.vtt")
+    episode.files["transcript"].sha256 = sha
+    return episode
+
+
+@pytest.fixture
+def episodes() -> list[Episode]:
+    return [
+        make_episode("Trust between rivals", description="A talk about deception.",
+                     date=date(2024, 1, 1)),
+        with_transcript(make_episode("Nuclear reassurance", description="Mentions trust once.",
+                                     date=date(2024, 2, 1)), "sha-a"),
+        with_transcript(make_episode(
+            "Diplomacy <b>bold</b>", description="<script>alert(1)</script> about <i>trust</i>",
+            speakers=[Person(name="Ada <img src=x onerror=alert(1)>", role="speaker")],
+            tags=["Emotions"]), "sha-b"),
+    ]
+
+
+@pytest.fixture
+def index(episodes: list[Episode]) -> SearchIndex:
+    built = SearchIndex()
+    built.sync(episodes, SERIES, Loader())
+    return built
+
+
+def test_a_title_hit_ranks_above_a_passing_mention(index: SearchIndex,
+                                                   episodes: list[Episode]) -> None:
+    results = index.search("trust")
+    assert results.total == 3
+    assert results.hits[0].episode_id == episodes[0].id  # in the title
+
+
+def test_snippets_escape_metadata_and_mark_the_hit(index: SearchIndex,
+                                                   episodes: list[Episode]) -> None:
+    (hit,) = index.search("diplomacy bold").hits
+    assert hit.episode_id == episodes[2].id
+    assert "<b>" not in hit.snippet
+    assert "<mark>Diplomacy</mark> &lt;b&gt;<mark>bold</mark>&lt;/b&gt;" in hit.snippet
+    (speaker_hit,) = index.search("Ada").hits
+    assert "<img" not in str(speaker_hit.snippet)
+    assert "&lt;img" in str(speaker_hit.snippet)
+
+
+def test_a_transcript_hit_points_at_its_cue(index: SearchIndex, episodes: list[Episode]) -> None:
+    (hit,) = index.search("zeitgeist").hits
+    assert hit.episode_id == episodes[2].id
+    assert not hit.in_metadata
+    assert hit.moment == 3.25
+    assert "<mark>zeitgeist</mark>" in hit.moment_snippet
+    assert seconds_fragment(hit.moment) == "3.25"
+    (phrase,) = index.search('"security dilemma"').hits
+    assert phrase.moment == 4.0
+
+
+def test_stemming_and_either_word(index: SearchIndex) -> None:
+    assert index.search("reassuring").total == 1
+    assert index.search("zeitgeist OR deception").total == 2
+
+
+@pytest.mark.parametrize("query", [
+    '"', '"unterminated', "AND", "trust AND", "OR trust OR", "NOT", "NEAR(trust", "title:trust",
+    "trust*", "*", "(", ")(", "{title}: x", "^trust", "-trust", "a:b:c", "'; DROP TABLE docs;",
+    "\x00\x02trust\x03", "😀", "x" * 5000,
+])
+def test_any_user_query_is_a_search_not_an_error(index: SearchIndex, query: str) -> None:
+    results = index.search(query)
+    assert results.total >= 0
+
+
+def test_queries_are_quoted_for_fts5() -> None:
+    assert Query.parse('trust "security dilemma" OR NEAR(x').exact == \
+        '"trust" "security dilemma" OR "NEAR x"'
+    assert Query.parse("AND OR").exact == ""
+    assert seconds_fragment(3723.0) == "3723"
+
+
+def test_sync_changes_only_what_changed_and_fetches_each_transcript_once(
+        episodes: list[Episode]) -> None:
+    loader = Loader()
+    index = SearchIndex()
+    index.sync(episodes, SERIES, loader)
+    assert loader.calls == Counter({"sha-a": 1, "sha-b": 1})
+
+    renamed = make_episode("Renamed talk")
+    renamed.id, renamed.files = episodes[1].id, episodes[1].files  # same transcript
+    renamed.updated_at = episodes[1].updated_at + timedelta(seconds=5)
+    index.sync([episodes[0], renamed, episodes[2]], SERIES, loader)
+    assert loader.calls == Counter({"sha-a": 1, "sha-b": 1})
+    assert index.search("nuclear").total == 0
+    assert index.search("renamed").total == 1
+    assert index.search("dilemma").hits[0].moment == 4.0  # cues kept from the index
+
+    index.sync([episodes[0]], SERIES, loader)
+    assert len(index) == 1
+    assert index.search("zeitgeist").total == 0
+
+
+def test_the_same_snapshot_is_not_diffed_twice(episodes: list[Episode]) -> None:
+    loader = Loader()
+    index = SearchIndex()
+    token = object()
+    index.sync(episodes, SERIES, loader, token=token)
+    index.sync([], SERIES, loader, token=token)  # ignored: same snapshot
+    assert len(index) == 3
+
+
+def test_mark_snippet_escapes_quotes_and_ampersands() -> None:
+    assert str(mark_snippet('a "b" & \x02c\x03')) == "a &quot;b&quot; &amp; <mark>c</mark>"
