@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 from archive.demo import load_demo
 from archive.models import Episode

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2 as httpx
 
 from archive.config import Settings
 from archive.embedded import free_ports
 from tests.cli import cli_env
 
 
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """A running `archive serve`: its base URL and its process (to kill it in fault tests)."""
+
+    url: str
+    process: subprocess.Popen[str]
+
+
 @contextlib.contextmanager
-def serve(settings: Settings, **env: str) -> Iterator[str]:
-    """Run `archive serve` on a free port against the test's bucket; yield its base URL."""
+def serve_process(settings: Settings, **env: str) -> Iterator[Served]:
+    """Run `archive serve` on a free port against the test's bucket; yield it (URL + process).
+
+    The process may be killed inside the block; leaving it stops whatever is still running.
+    """
     port = free_ports(1)[0]
     process = subprocess.Popen(
         [sys.executable, "-m", "archive", "serve", "--port", str(port)],
@@ -29,10 +41,20 @@ def serve(settings: Settings, **env: str) -> Iterator[str]:
         wait_until(lambda: _healthy(base) or process.poll() is not None, timeout=60)
         if process.poll() is not None:
             raise RuntimeError(f"archive serve exited: {process.stderr.read()}")  # type: ignore[union-attr]
-        yield base
+        yield Served(base, process)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(30)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@contextlib.contextmanager
+def serve(settings: Settings, **env: str) -> Iterator[str]:
+    """Run `archive serve` on a free port against the test's bucket; yield its base URL."""
+    with serve_process(settings, **env) as served:
+        yield served.url
 
 
 def _healthy(base: str) -> bool:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 from archive.config import Settings
 from archive.embedded import EmbeddedS3, free_ports

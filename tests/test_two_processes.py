@@ -6,7 +6,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from archive.config import Settings
