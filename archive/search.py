@@ -43,6 +43,8 @@ from media.transcripts import parse_transcript
 
 log = logging.getLogger("archive.search")
 
+SCHEMA_VERSION = 1  # bump when SCHEMA or what is indexed changes: old snapshots are ignored
+SNAPSHOT_KEY = "search/index.sqlite"
 CUE_BITS = 20  # up to a million cues per episode
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 # bm25 weights, in column order: title, speakers, affiliations, series, tags, description,
@@ -71,6 +73,7 @@ CREATE TABLE docs (
     cue_count INTEGER NOT NULL
 );
 CREATE INDEX docs_sha ON docs (transcript_sha);
+PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
@@ -204,14 +207,14 @@ class SearchIndex:
     # -- keeping in step with the catalogue ---------------------------------------------
 
     def sync(self, episodes: Iterable[Episode], series_titles: Mapping[str, str],
-             load_cues: CueLoader, *, token: object = None) -> None:
-        """Make the index hold exactly `episodes`. `token` (the catalogue snapshot) lets a
-        second call for the same snapshot return at once."""
+             load_cues: CueLoader, *, token: object = None) -> int:
+        """Make the index hold exactly `episodes`; returns how many episodes changed. `token`
+        (the catalogue snapshot) lets a second call for the same snapshot return at once."""
         if token is not None and token is self._synced:
-            return
+            return 0
         with self._sync_lock:
             if token is not None and token is self._synced:
-                return
+                return 0
             wanted = {e.id: (e, episode_version(e, series_titles.get(e.series, "")))
                       for e in episodes}
             indexed = self._indexed_versions()
@@ -228,6 +231,35 @@ class SearchIndex:
                 if len(fresh) + len(stale) >= OPTIMIZE_AFTER:
                     self._optimize()
             self._synced = token
+            return len(fresh) + len(stale)
+
+    # -- persistence: a cold start restores the index instead of re-reading every transcript
+
+    def snapshot(self) -> bytes:
+        """The whole index as one SQLite database image."""
+        with self._lock:
+            return self._db.serialize()
+
+    def restore(self, image: bytes) -> bool:
+        """Replace the index with a snapshot; False (index unchanged) if it is not usable.
+
+        `sync` then brings it up to date, so a snapshot of any age is a valid starting point.
+        """
+        try:
+            probe = sqlite3.connect(":memory:")
+            probe.deserialize(image)
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+            probe.execute("SELECT count(*) FROM docs").fetchone()
+            probe.close()
+        except sqlite3.Error:
+            return False
+        if version != SCHEMA_VERSION:
+            return False
+        with self._sync_lock, self._lock:
+            self._db.deserialize(image)
+            self._synced = None
+        return True
+
 
     def _optimize(self) -> None:
         """Merge the index segments after a big load: lookups then seek in one b-tree instead
@@ -410,3 +442,20 @@ class Transcripts:
             return ()
         parsed = parse_transcript(result[0])
         return tuple(Cue(c.start, c.end, c.text) for c in parsed.cues if c.text)
+
+
+def load_snapshot(index: SearchIndex, store: ObjectStore) -> bool:
+    """Start from the snapshot in the bucket, if there is a usable one."""
+    try:
+        found = store.get_bytes(SNAPSHOT_KEY)
+    except ArchiveError:
+        return False
+    return found is not None and index.restore(found[0])
+
+
+def save_snapshot(index: SearchIndex, store: ObjectStore) -> None:
+    """Store the index for the next cold start (any process's snapshot will do)."""
+    try:
+        store.put_bytes(SNAPSHOT_KEY, index.snapshot(), "application/vnd.sqlite3")
+    except ArchiveError as error:
+        log.warning("search snapshot not saved: %s", error)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from datetime import date, timedelta
 
 import pytest
 
 from archive.models import Episode, MediaFile, Person
-from archive.search import Cue, Query, SearchIndex, mark_snippet, seconds_fragment
+from archive.search import (
+    Cue,
+    Query,
+    SearchIndex,
+    load_snapshot,
+    mark_snippet,
+    save_snapshot,
+    seconds_fragment,
+)
+from archive.storage import ObjectStore
 from tests.factories import make_episode, media_file
 
 SERIES = {"roundtables": "Roundtables"}
@@ -142,3 +152,32 @@ def test_the_same_snapshot_is_not_diffed_twice(episodes: list[Episode]) -> None:
 
 def test_mark_snippet_escapes_quotes_and_ampersands() -> None:
     assert str(mark_snippet('a "b" & \x02c\x03')) == "a &quot;b&quot; &amp; <mark>c</mark>"
+
+
+def test_a_restored_snapshot_needs_no_transcript_fetches(index: SearchIndex,
+                                                         episodes: list[Episode]) -> None:
+    image = index.snapshot()
+    loader = Loader()
+    restored = SearchIndex()
+    assert restored.restore(image)
+    assert restored.sync(episodes, SERIES, loader) == 0  # already up to date
+    assert loader.calls == Counter()
+    assert restored.search("zeitgeist").total == 1
+    assert restored.search("dilemma").hits[0].moment == 4.0
+
+
+def test_an_unusable_snapshot_is_ignored(index: SearchIndex) -> None:
+    assert not index.restore(b"not a database")
+    foreign = sqlite3.connect(":memory:")
+    foreign.execute("CREATE TABLE docs (x)")
+    assert not index.restore(foreign.serialize())  # another schema version
+    assert index.search("zeitgeist").total == 1
+
+
+def test_snapshots_round_trip_through_the_bucket(store: ObjectStore, index: SearchIndex,
+                                                 episodes: list[Episode]) -> None:
+    fresh = SearchIndex()
+    assert not load_snapshot(fresh, store)  # none yet
+    save_snapshot(index, store)
+    assert load_snapshot(fresh, store)
+    assert len(fresh) == len(episodes)

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
 FIRST_BYTES = 1024 * 1024  # sent before the kill
 CHUNK = 256 * 1024
+SLACK = 64 * 1024  # bytes the server may hold in its parser and file buffers
 
 
 def cli_token(settings: Settings, name: str = "crash-editor") -> str:
@@ -120,9 +121,10 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
         client.start()
         try:
             if moment == "mid-body":
-                # The server has parsed the form's head and is spooling the recording.
-                assert wait_until(lambda: any(p.stat().st_size > 0 for p in spooled(settings)),
-                                  timeout=30), "the server never started spooling the upload"
+                # The server has spooled (nearly: a write buffer may lag) all that was sent.
+                assert wait_until(lambda: any(p.stat().st_size >= FIRST_BYTES - SLACK
+                                              for p in spooled(settings)),
+                                  timeout=30), "the server never spooled the first MB"
             else:
                 assert wait_until(lambda: in_flight(store) or "response" in outcome
                                   or "error" in outcome, timeout=60, interval=0.02)
@@ -161,7 +163,7 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
     spool = spooled(settings)
     assert len(spool) == 1
     if moment == "mid-body":
-        assert FIRST_BYTES // 2 < spool[0].stat().st_size < len(upload.data)
+        assert FIRST_BYTES - SLACK <= spool[0].stat().st_size <= FIRST_BYTES
     else:
         assert spool[0].stat().st_size == len(upload.data)
     data_files = local_files(Path(settings.data_dir))

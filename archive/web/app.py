@@ -66,12 +66,14 @@ def create_app(settings: Settings) -> Starlette:
             app.state.settings = settings
             app.state.templates = make_templates(settings)
             refresher = asyncio.create_task(_revalidate(archive.catalog, settings.catalog_ttl))
+            warming = asyncio.create_task(pages.warm_up(app))
             try:
                 yield
             finally:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                for task in (refresher, warming):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     return Starlette(
         routes=routes(),

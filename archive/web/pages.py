@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,12 +27,23 @@ from archive.catalog import CatalogView
 from archive.config import Settings
 from archive.errors import ArchiveError, NotFound
 from archive.models import Episode, MediaFile
-from archive.search import Cue, SearchIndex, Transcripts, seconds_fragment
+from archive.search import (
+    OPTIMIZE_AFTER,
+    Cue,
+    SearchIndex,
+    Transcripts,
+    load_snapshot,
+    save_snapshot,
+    seconds_fragment,
+)
+from archive.storage import ObjectStore
 from archive.web import views
 from archive.web.views import PAGE_SIZE, Link
 from feeds import sanitise_html
 from feeds.text import html_to_text
 from media.errors import MediaError
+
+log = logging.getLogger("archive.web.pages")
 
 CITATION_FORMATS = {
     "bib": ("application/x-bibtex; charset=utf-8", citations.bibtex),
@@ -79,11 +91,16 @@ class PageServices:
     index: SearchIndex
     transcripts: Transcripts
     rendered: RenderedPages
+    restored: bool = False
+    restore_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def services(request: Request) -> PageServices:
+    return services_of(request.app.state)
+
+
+def services_of(state: Any) -> PageServices:
     """Built on first use and kept on the app (the event loop runs this, so no race)."""
-    state = request.app.state
     found = getattr(state, "page_services", None)
     if found is None:
         found = PageServices(SearchIndex(), Transcripts(state.archive.store), RenderedPages())
@@ -251,13 +268,35 @@ def load_cues_for_index(transcripts: Transcripts) -> Any:
     return load
 
 
+def sync_index(found: PageServices, view: CatalogView, store: ObjectStore) -> None:
+    """Bring the index up to the snapshot (only changed episodes). The first time, start from
+    the index snapshot in the bucket; after a large change, leave a fresh one there."""
+    with found.restore_lock:
+        if not found.restored:
+            load_snapshot(found.index, store)
+            found.restored = True
+    changed = found.index.sync(view.published, views.series_titles(view),
+                               load_cues_for_index(found.transcripts), token=view)
+    if changed >= OPTIMIZE_AFTER:
+        save_snapshot(found.index, store)
+
+
 def run_search(request: Request, text: str, page: int) -> Any:
-    """Bring the index up to the current snapshot (only changed episodes), then ask it."""
     view = snapshot(request)
     found = services(request)
-    found.index.sync(view.published, views.series_titles(view),
-                     load_cues_for_index(found.transcripts), token=view)
+    sync_index(found, view, request.app.state.archive.store)
     return view, found.index.search(text, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+
+async def warm_up(app: Any) -> None:
+    """At start-up, in the background: have the search index ready before the first query."""
+    state = app.state
+    found = services_of(state)
+    view = state.archive.catalog.cached_view()
+    try:
+        await asyncio.to_thread(sync_index, found, view, state.archive.store)
+    except ArchiveError as error:
+        log.warning("search index not warmed up: %s", error)
 
 
 async def search_page(request: Request) -> Response:
