@@ -40,8 +40,10 @@ test: $(DEV_STAMP) tests/js/node_modules/.package-lock.json
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
+## Benchmarks (ratios against baselines measured in the same run); BENCH_ARGS=--quick for a smoke run.
 bench: $(DEV_STAMP)
-	$(BIN)/python -m bench
+	bash bench/install-tools.sh
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ after a day.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import secrets
@@ -112,8 +113,8 @@ class JobRunner:
             raise NotFound("There is no such upload.")
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is not None:
-            return job
+            if job is not None:  # a copy: the worker goes on changing the original
+                return dataclasses.replace(job)
         try:
             data, _ = self.store.get_json(job_key(job_id))
         except NotFound:
@@ -123,20 +124,27 @@ class JobRunner:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
 
+    def _update(self, job: Job, **changes: Any) -> None:
+        """Change a job as one step: readers copy it under the same lock."""
+        with self._lock:
+            for name, value in changes.items():
+                setattr(job, name, value)
+
     def _run(self, job: Job, work: Callable[[Progress], Episode],
              cleanup: Callable[[], None]) -> None:
         reporter = _Reporter(self, job)
-        job.state = "running"
+        self._update(job, state="running")
         try:
             episode = work(reporter)
-            job.episode_id, job.slug, job.draft = episode.id, episode.slug, episode.draft
-            job.state, job.stage, job.fraction = "done", "done", 1.0
+            self._update(job, episode_id=episode.id, slug=episode.slug, draft=episode.draft,
+                         state="done", stage="done", fraction=1.0)
         except ArchiveError as error:
-            job.state, job.error, job.status = "failed", error.message, error.status
-            job.duplicate_of = getattr(error, "episode_id", "")
+            self._update(job, state="failed", error=error.message, status=error.status,
+                         duplicate_of=getattr(error, "episode_id", ""))
         except Exception:
             log.exception("ingest job %s failed", job.id)
-            job.state, job.error, job.status = "failed", "Something went wrong on our side.", 500
+            self._update(job, state="failed", error="Something went wrong on our side.",
+                         status=500)
         finally:
             cleanup()
             self._save(job)
@@ -175,7 +183,7 @@ class _Reporter:
 
     def __call__(self, stage: str, fraction: float) -> None:
         changed = stage != self.job.stage
-        self.job.stage, self.job.fraction = stage, round(fraction, 3)
+        self.runner._update(self.job, stage=stage, fraction=round(fraction, 3))
         if changed or time.monotonic() - self.saved_at >= WRITE_EVERY:
             self.runner._save(self.job)
             self.saved_at = time.monotonic()

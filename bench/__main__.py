@@ -38,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     parser.add_argument("--only", action="append", help="run only these sections")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     results: list[Result] = []
     for name, run in sections(args.quick).items():
@@ -55,7 +56,7 @@ def main() -> None:
         "results": [{**r.__dict__, "ratio": r.ratio, "meets_target": r.meets_target}
                     for r in results],
     }
-    (HERE / "results.json").write_text(json.dumps(document, indent=2))
+    args.output.write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":

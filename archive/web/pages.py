@@ -389,7 +389,7 @@ def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...]
         speakers=tuple(views.SpeakerView.of(p) for p in episode.speakers),
         tags=tuple(Link(f"/?{urlencode({'tag': t})}", t) for t in episode.tags),
         licence=views.licence_link(episode.licence or settings_of(request).licence),
-        event=episode.event,
+        event=episode.event if episode.event != episode.title else "",
         location=episode.location.name if episode.location else "",
         duration=views.duration_label(episode.duration),
         description=Markup(description),
