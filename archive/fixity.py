@@ -68,6 +68,14 @@ def verify(
             if info.last_modified and grace and info.last_modified > cutoff:
                 continue
             report.orphans.append(info.key)
+    for key, upload_id, started in catalog.store.unfinished_uploads("episodes/"):
+        if started and grace and started > cutoff:
+            continue  # an upload in flight
+        if repair:
+            catalog.store.abort_upload(key, upload_id)
+            report.repaired.append(f"{key} (unfinished upload aborted)")
+        else:
+            report.orphans.append(f"{key} (unfinished upload)")
     if repair and report.orphans:
         catalog.remove_objects(report.orphans)
         report.repaired.extend(report.orphans)

@@ -94,6 +94,20 @@ class ObjectStore:
         with self._errors(self.bucket):
             self._client.create_bucket(Bucket=self.bucket)
 
+    def unfinished_uploads(self, prefix: str = "") -> list[tuple[str, str, datetime | None]]:
+        """Multipart uploads begun and never completed nor aborted: (key, upload id, started)."""
+        found: list[tuple[str, str, datetime | None]] = []
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        with self._errors(prefix or self.bucket):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                found += [(u["Key"], u["UploadId"], u.get("Initiated"))
+                          for u in page.get("Uploads", [])]
+        return found
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with self._errors(key):
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
     def drop_bucket(self) -> None:
         """Delete every object, unfinished upload and the bucket itself (tests, benchmarks)."""
         self.delete_many(info.key for info in self.list())

@@ -175,3 +175,19 @@ def test_job_status_needs_an_editor(store: ObjectStore, client: TestClient) -> N
     client.cookies.clear()
     assert client.get("/upload/jobs/not-a-real-job-id-at-all",
                       headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_stale_spool_folders_are_swept(tmp_path: Path) -> None:
+    import os
+
+    from archive.web.uploads import sweep_stale_spools
+
+    stale, live = tmp_path / "upload-dead", tmp_path / "upload-live"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "recording").write_bytes(b"partial")
+    hours_ago = time.time() - 3 * 3600
+    for path in (stale, stale / "recording"):
+        os.utime(path, (hours_ago, hours_ago))
+    assert sweep_stale_spools(tmp_path) == [stale]
+    assert not stale.exists() and (live / "recording").exists()

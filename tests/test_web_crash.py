@@ -4,8 +4,13 @@ A real `archive serve` is SIGKILLed (a) while the multipart body of `POST /api/e
 arriving, and (b) after the body arrived, while the ingest is storing objects in S3 but before
 it commits. Either way the client gets a transport error (never a success), the catalogue is
 unchanged, `archive verify --repair` removes whatever reached the bucket, and the only local
-leftovers are the dead process's spool folder (and, in (b), its ingest work folder): nothing
-cleans those up at the next start, which the assertions below pin down so a change is noticed.
+leftovers are the dead process's spool folder (and, in (b), its ingest work folder in TMPDIR).
+The next start sweeps spool folders idle for an hour (`sweep_stale_spools`), so a fresh one
+is still there when the assertions below look.
+
+In (b) the kill usually lands while the original is going up as a multipart upload: a killed
+process cannot abort that unfinished upload; `verify --repair` does (and the README's lifecycle
+rule would).
 """
 
 from __future__ import annotations
@@ -90,10 +95,14 @@ def spooled(settings: Settings) -> list[Path]:
     return sorted((Path(settings.data_dir) / "uploads").glob("upload-*/recording"))
 
 
+def unfinished_uploads(store: ObjectStore) -> list[str]:
+    uploads = store._client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
+    return sorted(upload["Key"] for upload in uploads)
+
+
 def in_flight(store: ObjectStore) -> bool:
     """The ingest has started writing: an unfinished multipart upload or a stored object."""
-    uploads = store._client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
-    return bool(uploads) or any(True for _ in store.list("episodes/"))
+    return bool(unfinished_uploads(store)) or any(True for _ in store.list("episodes/"))
 
 
 def local_files(folder: Path) -> list[str]:
@@ -147,8 +156,13 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
     view = Catalog(store).refresh()
     assert view.data.episodes == {} and view.published == []
     leftovers = sorted(info.key for info in store.list())
+    unfinished = unfinished_uploads(store)
     if moment == "mid-body":
         assert leftovers == before  # the body never completed: the bucket was not touched
+        assert unfinished == []
+    else:  # at most the original's upload, under an episode prefix the catalogue never named
+        assert all(key.startswith("episodes/") and key.endswith("/original.wav")
+                   for key in unfinished), unfinished
 
     repaired = run_cli(settings, "verify", "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
@@ -158,6 +172,7 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
     assert "0 orphaned" in clean.stdout
     assert not list(store.list("episodes/")) and not list(store.list("series/"))
     assert sorted(info.key for info in store.list()) == before
+    assert unfinished_uploads(store) == []  # verify --repair aborted the dead unfinished upload
 
     # Local leftovers: the dead process's spool folder, which nothing removes later.
     spool = spooled(settings)

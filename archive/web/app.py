@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from archive.config import Settings
 from archive.errors import ArchiveError
 from archive.runtime import open_archive
-from archive.web import api, editor, errors, feeds, media, pages
+from archive.web import api, editor, errors, feeds, media, pages, uploads
 from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with open_archive(settings) as archive:
             await asyncio.to_thread(archive.catalog.refresh)
+            await asyncio.to_thread(uploads.sweep_stale_spools, uploads.spool_dir(archive))
             app.state.archive = archive
             app.state.settings = settings
             app.state.templates = make_templates(settings)

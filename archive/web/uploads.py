@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -277,4 +279,20 @@ def ingest_upload(archive: Archive, user: str, path: Path, meta: Metadata,
 
 def spool_dir(archive: Archive) -> Path:
     return Path(archive.settings.data_dir) / "uploads"
+
+
+def sweep_stale_spools(folder: Path, idle: timedelta = timedelta(hours=1)) -> list[Path]:
+    """Remove spool folders nothing has written to for `idle`: left by a process that died
+    mid-upload (a live upload keeps touching its file, and every process cleans its own)."""
+    cutoff = time.time() - idle.total_seconds()
+    removed = []
+    for spool in folder.glob("upload-*"):
+        try:
+            newest = max([spool.stat().st_mtime, *(p.stat().st_mtime for p in spool.iterdir())])
+        except OSError:
+            continue
+        if newest < cutoff:
+            shutil.rmtree(spool, ignore_errors=True)
+            removed.append(spool)
+    return removed
 
