@@ -29,8 +29,7 @@ install: $(STAMP)
 
 ## Start the archive on http://$(HOST):$(PORT) with embedded storage (and demo content when empty).
 run: $(STAMP)
-	$(BIN)/archive demo --if-empty
-	exec $(BIN)/archive serve --host $(HOST) --port $(PORT)
+	exec $(BIN)/archive serve --host $(HOST) --port $(PORT) --demo-if-empty
 
 ## Install dev extras and run ruff and the whole pytest suite.
 test: $(DEV_STAMP) tests/js/node_modules/.package-lock.json

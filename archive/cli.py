@@ -38,7 +38,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from archive.web.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, demo_if_empty=args.demo_if_empty),
         host=args.host,
         port=args.port,
         log_level="info",
@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--forwarded-allow-ips", default="127.0.0.1",
                               help="proxies trusted for X-Forwarded-* headers")
+    serve_parser.add_argument("--demo-if-empty", action="store_true",
+                              help="load the demo recordings in the background when empty")
 
     verbs.add_parser("reindex", help="rebuild catalog.json from every episode's meta.json")
 

@@ -10,6 +10,7 @@ import array
 import json
 import math
 import tempfile
+import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,12 +175,15 @@ def _stamp(seconds: float) -> str:
     return f"00:{int(minutes):02d}:{rest:06.3f}"
 
 
-def load_demo(archive: Archive, progress: Progress | None = None) -> list[Episode]:
-    """Ingest every demo event; ones already present are skipped."""
+def load_demo(archive: Archive, progress: Progress | None = None,
+              stop: threading.Event | None = None) -> list[Episode]:
+    """Ingest every demo event; ones already present are skipped. `stop` ends it early."""
     loaded: list[Episode] = []
     with tempfile.TemporaryDirectory(prefix="archive-demo-") as folder:
         work = Path(folder)
         for seed, event in enumerate(EVENTS):
+            if stop is not None and stop.is_set():
+                break
             audio, transcript, chapters = (work / f"{seed}.wav", work / f"{seed}.vtt",
                                            work / f"{seed}.json")
             write_tone_recording(audio, seed)

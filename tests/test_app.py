@@ -7,7 +7,9 @@ import dataclasses
 from starlette.testclient import TestClient
 
 from archive.config import Settings
+from archive.storage import ObjectStore
 from archive.web.app import create_app
+from tests.servers import wait_until
 
 
 def test_healthz_answers_when_storage_does(client: TestClient) -> None:
@@ -50,3 +52,13 @@ def test_app_refuses_to_start_against_a_missing_bucket(settings: Settings) -> No
             raise AssertionError("started without a bucket")
     except Exception as error:
         assert "does not exist" in str(error)
+
+
+
+def test_an_empty_archive_fills_with_the_demo_while_serving(settings: Settings,
+                                                            store: ObjectStore) -> None:
+    """What `make run` does on a new laptop: the site answers at once, the demo arrives."""
+    with TestClient(create_app(settings, demo_if_empty=True), base_url=settings.base_url) as app:
+        assert app.get("/healthz").status_code == 200
+        assert wait_until(lambda: app.get("/healthz").json()["episodes"] == 7, timeout=120)
+        assert "Trusting Enemies: Inaugural Lecture" in app.get("/").text

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import threading
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -19,11 +21,13 @@ from starlette.staticfiles import StaticFiles
 
 from archive.config import Settings
 from archive.errors import ArchiveError
-from archive.runtime import open_archive
+from archive.runtime import Archive, open_archive
 from archive.web import api, editor, errors, feeds, media, pages, uploads
 from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
+
+log = logging.getLogger("archive.web")
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -57,7 +61,20 @@ async def _revalidate(archive_catalog: object, ttl: float) -> None:
             await asyncio.to_thread(archive_catalog.refresh)  # type: ignore[attr-defined]
 
 
-def create_app(settings: Settings) -> Starlette:
+def _load_demo(archive: Archive, stop: threading.Event) -> None:
+    from archive.demo import load_demo
+
+    try:
+        episodes = load_demo(archive, stop=stop)
+        log.info("loaded %d demo recordings", len(episodes))
+    except ArchiveError as error:
+        log.warning("demo recordings not loaded: %s", error.message)
+
+
+def create_app(settings: Settings, *, demo_if_empty: bool = False) -> Starlette:
+    """The app; with `demo_if_empty`, an empty archive fills with the demo recordings in the
+    background while the site is already answering (`make run` on a new laptop)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with open_archive(settings) as archive:
@@ -68,9 +85,14 @@ def create_app(settings: Settings) -> Starlette:
             app.state.templates = make_templates(settings)
             refresher = asyncio.create_task(_revalidate(archive.catalog, settings.catalog_ttl))
             warming = asyncio.create_task(pages.warm_up(app))
+            stop_demo = threading.Event()
+            if demo_if_empty and not archive.catalog.cached_view().data.episodes:
+                threading.Thread(target=_load_demo, args=(archive, stop_demo), daemon=True,
+                                 name="demo").start()
             try:
                 yield
             finally:
+                stop_demo.set()
                 for task in (refresher, warming):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
