@@ -7,6 +7,7 @@ then does no XML work, and an unchanged feed is a 304 or the very same bytes.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 from dataclasses import dataclass
@@ -34,18 +35,22 @@ ARCHIVE_FEED_PATH = "/feed.xml"
 
 @dataclass(frozen=True)
 class RenderedFeed:
-    """A feed ready to send: both encodings and their validators, computed once."""
+    """A feed ready to send: both encodings and their validators, each computed once."""
 
     body: bytes
-    gzipped: bytes
     etag: str
     last_modified: datetime
 
     @classmethod
     def of(cls, body: bytes, last_modified: datetime) -> RenderedFeed:
         tag = hashlib.sha256(body).hexdigest()[:32]
-        # mtime=0: the gzip bytes, like the XML, depend only on the content.
-        return cls(body, gzip.compress(body, mtime=0), f'"{tag}"', last_modified)
+        return cls(body, f'"{tag}"', last_modified)
+
+    @functools.cached_property
+    def gzipped(self) -> bytes:
+        """Compressed on first request, not at build time (a 10,000-item feed is ~30 MB).
+        mtime=0: the gzip bytes, like the XML, depend only on the content."""
+        return gzip.compress(self.body, mtime=0)
 
     @property
     def gzip_etag(self) -> str:
@@ -154,9 +159,12 @@ async def rendered_feed(request: Request, kind: str, slug: str = "") -> Rendered
     cover = await site_cover(request)
     view = catalog_view(request)
     channel, episodes = feed_source(view, settings, kind, slug, settings.base_url + cover.path)
-    return await run_in_threadpool(
+    feed = await run_in_threadpool(
         view.cached, ("feed", kind, slug), lambda: render(view, channel, episodes, settings)
     )
+    if accepts_gzip(request.headers.get("accept-encoding")) and "gzipped" not in vars(feed):
+        await run_in_threadpool(lambda: feed.gzipped)  # compress once, off the event loop
+    return feed
 
 
 def feed_response(request: Request, feed: RenderedFeed) -> Response:
