@@ -22,6 +22,8 @@ def run(seconds: int) -> list[Result]:
         work = Path(folder)
         bare = work / "bare"
         bare.mkdir()
+        for folder in (work, bare):  # nginx's workers run as an unprivileged user
+            folder.chmod(0o755)
         with embedded_archive(work / "s3") as archive:
             demo = load_demo(archive)
             add_synthetic(archive.catalog, 500 - len(demo))

@@ -190,7 +190,11 @@ def test_old_feed_addresses_move_permanently(site: Site,
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 301
         assert response.headers["location"] == "http://archive.test/feed.xml"
-    assert client.get("/podcast.rss").content == site.feed().content
+    moved = client.get("/podcast.rss").content
+    assert guids(moved) == guids(site.feed().content)  # every guid unchanged
+    tag = "{http://www.itunes.com/dtds/podcast-1.0.dtd}new-feed-url"
+    assert channel(moved).findtext(tag) == "http://archive.test/feed.xml"
+    assert channel(site.feed().content).find(tag) is None
     assert site.client.get("/podcast.rss").status_code == 404  # only where configured
 
 

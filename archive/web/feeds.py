@@ -96,9 +96,12 @@ def make_channel(settings: Settings, *, title: str, description: str, path: str,
 
 
 def archive_channel(settings: Settings, image_url: str) -> Channel:
+    # A moved feed names its address so apps that followed the 301 keep the new one.
+    moved = {"new_feed_url": settings.base_url + ARCHIVE_FEED_PATH} if settings.old_feed_urls \
+        else {}
     return make_channel(settings, title=settings.site_title,
                         description=settings.site_description, path=feed_path("archive"),
-                        page="/", image_url=image_url)
+                        page="/", image_url=image_url, **moved)
 
 
 def series_channel(settings: Settings, series: Series, site_image_url: str) -> Channel:
@@ -154,14 +157,21 @@ def render(view: CatalogView, channel: Channel, episodes: list[Episode], setting
 
 
 async def rendered_feed(request: Request, kind: str, slug: str = "") -> RenderedFeed:
-    """The feed from the current snapshot, built at most once per catalogue change."""
-    settings: Settings = request.app.state.archive.settings
-    cover = await site_cover(request)
+    """The feed from the current snapshot, built at most once per catalogue change.
+
+    The hot path (the feed is built) is a dictionary lookup: no thread hop, no channel work.
+    """
     view = catalog_view(request)
-    channel, episodes = feed_source(view, settings, kind, slug, settings.base_url + cover.path)
-    feed = await run_in_threadpool(
-        view.cached, ("feed", kind, slug), lambda: render(view, channel, episodes, settings)
-    )
+    key = ("feed", kind, slug)
+    feed: RenderedFeed | None = view.cache.get(key)
+    if feed is None:
+        settings: Settings = request.app.state.archive.settings
+        cover = await site_cover(request)
+        channel, episodes = feed_source(view, settings, kind, slug,
+                                        settings.base_url + cover.path)
+        feed = await run_in_threadpool(
+            view.cached, key, lambda: render(view, channel, episodes, settings)
+        )
     if accepts_gzip(request.headers.get("accept-encoding")) and "gzipped" not in vars(feed):
         await run_in_threadpool(lambda: feed.gzipped)  # compress once, off the event loop
     return feed

@@ -49,6 +49,8 @@ CHAPTERS_TYPE = "application/json+chapters"
 TEXT_TYPES = {".vtt": "text/vtt; charset=utf-8", ".srt": "application/x-subrip"}
 EXPOSED_HEADERS = "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified"
 NOT_FOUND = "There is no such file."
+# Bodies up to this size are read in one go (one thread hop); larger ones stream, memory flat.
+WHOLE_BODY_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -205,8 +207,13 @@ async def serve(request: Request, item: Servable) -> Response:
         return Response(status_code=200, headers=headers)
     store: ObjectStore = request.app.state.archive.store
     span = (byte_range.start, byte_range.end) if byte_range else None
+    status = 206 if byte_range else 200
+    length = (byte_range.end - byte_range.start + 1) if byte_range else item.size
+    if length <= WHOLE_BODY_LIMIT:  # one thread hop instead of one per chunk
+        body = await run_in_threadpool(lambda: b"".join(store.open(item.key, span)))
+        return Response(body, status, headers=headers)
     chunks = await run_in_threadpool(store.open, item.key, span)
-    return StreamingResponse(relay(chunks), 206 if byte_range else 200, headers=headers)
+    return StreamingResponse(relay(chunks), status, headers=headers)
 
 
 def _requested_range(request: Request, item: Servable) -> ByteRange | None:
