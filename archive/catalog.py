@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import threading
 import time
@@ -24,6 +25,7 @@ from archive.errors import Conflict, Duplicate, NotFound, StorageError
 from archive.models import Episode, Person, Series, episode_prefix, utcnow
 from archive.storage import ObjectStore
 
+log = logging.getLogger("archive.catalog")
 CATALOG_KEY = "catalog.json"
 FORMAT_VERSION = 1
 MAX_ATTEMPTS = 50
@@ -217,6 +219,11 @@ class Catalog:
         """The snapshot as last seen, without any I/O (for request handlers)."""
         return self._view if self._view is not None else self.refresh()
 
+    def names(self, episode_id: str) -> bool:
+        """Whether the last snapshot this process saw or wrote has the episode (no I/O)."""
+        view = self._view
+        return view is not None and episode_id in view.data.episodes
+
     def refresh(self) -> CatalogView:
         """Conditional GET: a 304 keeps the snapshot (and everything cached on it)."""
         with self._lock:
@@ -290,10 +297,19 @@ class Catalog:
             return episode
 
         committed = self.change(apply)
-        self.write_meta(committed)
-        if series is not None:
-            self.write_series_meta(self.cached_view().data.series[committed.series])
+        self.write_copies(committed, series is not None)
         return committed
+
+    def write_copies(self, episode: Episode, new_series: bool) -> None:
+        """After a commit: the meta.json copies `reindex` rebuilds from. Best effort: the
+        episode is already published, and `verify --repair` restores a missing copy."""
+        try:
+            self.write_meta(episode)
+            if new_series:
+                self.write_series_meta(self.cached_view().data.series[episode.series])
+        except StorageError as error:
+            log.warning("meta.json of %s not written (verify --repair restores it): %s",
+                        episode.id, error.message)
 
     def write_series_meta(self, series: Series) -> None:
         self.store.put_json(series_meta_key(series.slug), series.to_dict())
@@ -343,9 +359,12 @@ class Stage:
     def commit(self, episode: Episode, series: Series | None = None) -> Episode:
         if episode.id != self.episode_id:
             raise ValueError("episode id does not match the staged objects")
-        committed = self.catalog.add_episode(episode, series)
-        self.committed = True
-        return committed
+        # Once the catalogue names the episode its objects are never discarded, even if what
+        # follows the commit fails or is interrupted.
+        try:
+            return self.catalog.add_episode(episode, series)
+        finally:
+            self.committed = self.catalog.names(episode.id)
 
     def discard(self) -> None:
         """Best effort: when storage itself is down, `archive verify --repair` finishes this."""

@@ -122,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.verb](args, settings)
     except ArchiveError as error:
         return fail(error.message)
+    except OSError as error:  # a file the user named cannot be read, a folder not written
+        where = f" ({error.filename})" if error.filename else ""
+        return fail(f"{error.strerror or error}{where}.")
     except KeyboardInterrupt:
         return fail("interrupted.")
 

@@ -77,6 +77,8 @@ def import_command(args: argparse.Namespace, settings: Settings) -> int:
                 results.append((number, "ok", f"{episode.id} {episode.title}"))
             except ArchiveError as error:
                 results.append((number, "FAILED", error.message))
+            except OSError as error:  # one unreadable file must not stop the batch
+                results.append((number, "FAILED", f"{error.strerror or error}."))
             finally:
                 progress.close()
     print_summary(results)

@@ -161,6 +161,7 @@ def _proposed(archive: Archive, base: Episode, changes: dict[str, Any]
     values = base.to_dict()
     new_series = None
     for name, value in changes.items():
+        _check_type(name, value)
         if name == "speakers":
             value = [_person(item) for item in value or []]
         elif name == "series":
@@ -175,6 +176,29 @@ def _proposed(archive: Archive, base: Episode, changes: dict[str, Any]
     if base.draft and not proposed.draft:
         proposed.published_at = datetime.now(UTC).replace(microsecond=0)
     return proposed, new_series
+
+
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "speakers": (list,), "tags": (list, str), "draft": (bool,), "explicit": (bool,),
+    "location": (str, dict), "title": (str,), "description": (str,), "series": (str,),
+    "event": (str,), "licence": (str,), "language": (str,), "date": (str,),
+    "season": (int, str), "number": (int, str), "episode_type": (str,),
+}
+
+
+def _check_type(name: str, value: Any) -> None:
+    """JSON from an API client: `"draft": "false"` must not quietly mean True."""
+    expected = FIELD_TYPES.get(name)
+    if value is None or expected is None:
+        return
+    wrong_bool = isinstance(value, bool) and bool not in expected  # True is an int in Python
+    if not isinstance(value, expected) or wrong_bool:
+        kinds = " or ".join(sorted({_JSON_NAMES[t] for t in expected}))
+        raise InvalidInput(f"{name} must be {kinds}.")
+
+
+_JSON_NAMES = {list: "a list", str: "text", bool: "true or false", dict: "an object",
+               int: "a whole number"}
 
 
 def _person(item: Any) -> dict[str, Any]:

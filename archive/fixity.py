@@ -77,6 +77,9 @@ def verify(
         else:
             report.orphans.append(f"{key} (unfinished upload)")
     if repair and report.orphans:
+        # A commit may have landed while we listed: never delete what the catalogue now names.
+        report.orphans = [key for key in report.orphans
+                          if key not in _referenced_keys(catalog.refresh().data)]
         catalog.remove_objects(report.orphans)
         report.repaired.extend(report.orphans)
         report.orphans = []

@@ -80,7 +80,10 @@ FILE_ROLES = (
     "chapters",  # Podcasting 2.0 JSON chapters
 )
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# Control characters, bidi overrides, lone surrogates (unencodable) and non-characters.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 
@@ -270,6 +273,8 @@ class Location:
             return None
         if isinstance(data, str):
             data = {"name": data}
+        if not isinstance(data, dict):
+            raise InvalidInput("Location must be a place name or an object with a name.")
         name = clean_text(data.get("name"), "Location", 128, required=True)
         geo = clean_text(data.get("geo"), "Location geo", 100)
         if geo and not re.match(r"^geo:-?\d+(\.\d+)?,-?\d+(\.\d+)?$", geo):
@@ -401,6 +406,8 @@ class Episode:
             raise InvalidInput(f"Episode id {episode_id!r} is not valid.")
         speakers = data.get("speakers") or []
         tags = data.get("tags") or []
+        if not isinstance(speakers, list) or not isinstance(tags, list):
+            raise InvalidInput("Speakers and tags must be lists.")
         if len(speakers) > MAX_SPEAKERS:
             raise InvalidInput(f"Too many speakers (at most {MAX_SPEAKERS}).")
         if len(tags) > MAX_TAGS:
@@ -501,7 +508,7 @@ def _positive_int(value: Any, field_name: str) -> int | None:
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"{field_name} must be a whole number.") from None
     if number < 1:
         raise InvalidInput(f"{field_name} must be a positive number.")

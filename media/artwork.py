@@ -45,6 +45,8 @@ def _open(data: bytes) -> Image.Image:
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidArtwork("The artwork is far too large to be an image we can use.") from None
+    except InvalidArtwork:
+        raise
     except (OSError, SyntaxError, ValueError):
         raise InvalidArtwork("The artwork must be a JPEG, PNG or WebP image.") from None
     return image

@@ -16,6 +16,9 @@ from media.errors import InvalidChapters
 SPEC_VERSION = "1.2.0"
 
 
+# Thirty days: longer than any recording, and within ID3 CHAP's 32-bit milliseconds.
+MAX_SECONDS = 30 * 24 * 3600
+
 @dataclass
 class ChapterMark:
     """One chapter; shared by probe (container chapters), tags (ID3 CHAP) and JSON chapters."""
@@ -72,9 +75,13 @@ def _parse_chapter(index: int, item: Any) -> ChapterMark:
 def _seconds(value: Any, message: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidChapters(message)
-    if not math.isfinite(value) or value < 0:
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        raise InvalidChapters(message) from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
         raise InvalidChapters(message)
-    return float(value)
+    return seconds
 
 
 def _text(item: dict[str, Any], key: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,10 @@ def write_tags(path: str | Path, kind: str, tags: TagData) -> None:
             _write_mp4(path, tags)
         else:
             raise MediaError(f"We can only tag MP3 and M4A files, not {kind}.")
-    except (mutagen.MutagenError, OSError) as exc:
+    except MediaError:
+        raise
+    except (mutagen.MutagenError, OSError, ValueError, struct.error) as exc:
+        # ValueError/struct.error: a value a frame cannot hold (say a chapter time too large)
         raise MediaError(f"The file could not be tagged ({type(exc).__name__}).") from None
 
 

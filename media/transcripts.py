@@ -96,6 +96,8 @@ def _cue(timing: str, lines: list[str]) -> Cue:
 
 
 def _seconds(hours: str | None, minutes: str, seconds: str, fraction: str) -> float:
+    if hours and len(hours) > 4:  # no recording lasts 10,000 hours; huge numbers overflow
+        raise InvalidTranscript(f"A cue time of {hours[:8]}… hours is not plausible.")
     whole = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
     return whole + int(fraction.ljust(3, "0")) / 1000
 

@@ -29,6 +29,7 @@ from archive.errors import InvalidInput, PayloadTooLarge
 from archive.jobs import Job
 from archive.models import Episode
 from archive.web.guard import bearer_token, check_same_origin, get_auth, get_jobs, token_editor
+from archive.web.http import is_count
 from archive.web.media import episode_file_path
 from archive.web.uploads import (
     BadRequest,
@@ -76,7 +77,7 @@ def _page_number(request: Request, name: str, default: int, maximum: int) -> int
     raw = request.query_params.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not is_count(raw) or int(raw) < 1:
         raise BadRequest(f"{name} must be a positive whole number.")
     return min(int(raw), maximum)
 
@@ -140,7 +141,7 @@ async def job_status(request: Request) -> JSONResponse:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+    if is_count(declared, max_digits=18) and int(declared) > MAX_JSON_BYTES:
         raise PayloadTooLarge("A JSON body may be at most 1 MB.")
     body = bytearray()
     async for chunk in request.stream():

@@ -93,6 +93,9 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False) -> Starlette:
                 yield
             finally:
                 stop_demo.set()
+                jobs = getattr(app.state, "jobs", None)
+                if jobs is not None:  # let running ingests finish while storage is still up
+                    await asyncio.to_thread(jobs.shutdown)
                 for task in (refresher, warming):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

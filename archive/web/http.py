@@ -117,7 +117,13 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 def _digits(text: str) -> bool:
-    return text == "" or (text.isascii() and text.isdigit())
+    return text == "" or is_count(text, max_digits=18)
+
+
+def is_count(text: str, *, max_digits: int = 9) -> bool:
+    """ASCII digits only, and not absurdly many: `str.isdigit` accepts "²" and `int()` refuses
+    strings of thousands of digits, and either would be a 500."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def _suffix_range(length: int, size: int) -> ByteRange:

@@ -38,6 +38,7 @@ from archive.search import (
 )
 from archive.storage import ObjectStore
 from archive.web import views
+from archive.web.http import is_count
 from archive.web.views import PAGE_SIZE, Link
 from feeds import sanitise_html
 from feeds.text import html_to_text
@@ -147,7 +148,7 @@ def render(request: Request, name: str, **context: Any) -> Response:
 def page_number(request: Request) -> int:
     """`?page=` as a positive number; anything else is page 1."""
     raw = request.query_params.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    return int(raw) if is_count(raw, max_digits=5) and int(raw) > 0 else 1
 
 
 def page_slice(items: list[Episode], page: int) -> list[Episode]:
@@ -172,7 +173,7 @@ def read_filters(request: Request, facets: views.Facets) -> views.Filters:
     tag = params.get("tag", "")
     return views.Filters(
         series=series if series in dict(facets.series) else "",
-        year=year if year.isdigit() and int(year) in facets.years else "",
+        year=year if is_count(year, max_digits=4) and int(year) in facets.years else "",
         person=person if person in dict(facets.people) else "",
         tag=next((t for t in facets.tags if t.lower() == tag.lower()), "") if tag else "",
     )

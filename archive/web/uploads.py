@@ -31,6 +31,7 @@ from archive.errors import ArchiveError, InvalidInput, PayloadTooLarge
 from archive.ingest import Metadata, ingest
 from archive.models import Episode, clean_text
 from archive.runtime import Archive
+from archive.web.http import is_count
 
 # Form fields that carry files, and the fixed name each is spooled under.
 FILE_FIELDS = {"file": "recording", "artwork": "artwork", "transcript": "transcript",
@@ -175,7 +176,7 @@ async def read_upload(request: Request, limit: int, spool_dir: Path) -> UploadFo
     if content_type != b"multipart/form-data" or not boundary:
         raise BadRequest("Send the recording as multipart/form-data.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and is_count(declared, max_digits=18) and int(declared) > limit:
         raise PayloadTooLarge(_too_large(limit))
     spool_dir.mkdir(parents=True, exist_ok=True)
     form = UploadForm(Path(tempfile.mkdtemp(prefix="upload-", dir=spool_dir)))
@@ -230,7 +231,7 @@ def _int_field(form: UploadForm, name: str, label: str) -> int | None:
     value = form.get(name).strip()
     if not value:
         return None
-    if not value.isdigit():
+    if not is_count(value):
         raise InvalidInput(f"{label} must be a whole number.")
     return int(value)
 
