@@ -303,7 +303,7 @@ class Throttle:
         self.window = window
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # take() checks under the same lock
 
     def check(self, key: str) -> None:
         """Raise TooManyRequests (with Retry-After seconds) while `key` is over its limit."""
@@ -319,6 +319,19 @@ class Throttle:
     def fail(self, key: str) -> None:
         with self._lock:
             self._recent(key).append(self.clock())
+
+    def take(self, key: str) -> None:
+        """Check and count an attempt in one step, so parallel guesses cannot all slip past
+        the limit while the (slow) password check runs; `refund` gives it back on success."""
+        with self._lock:
+            self.check(key)
+            self._recent(key).append(self.clock())
+
+    def refund(self, key: str) -> None:
+        with self._lock:
+            recent = self._failures.get(key)
+            if recent:
+                recent.pop()
 
     def clear(self, key: str) -> None:
         with self._lock:
@@ -347,12 +360,15 @@ class SignIn:
         """The editor's name, None for a wrong name or password, TooManyRequests when throttled."""
         account = f"account:{normalise_username(username)[:64]}"
         where = f"address:{address}"
-        self.addresses.check(where)
-        self.accounts.check(account)
+        self.addresses.take(where)
+        try:
+            self.accounts.take(account)
+        except TooManyRequests:
+            self.addresses.refund(where)
+            raise
         name = self.auth.verify_password(username, password)
         if name is None:
-            self.accounts.fail(account)
-            self.addresses.fail(where)
-            return None
+            return None  # both attempts stay counted
         self.accounts.clear(account)
+        self.addresses.refund(where)
         return name

@@ -124,7 +124,12 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
         new_series = series if series.slug not in view.data.series else None
         if new_series is not None:
             sidecars.store_series_cover(archive, new_series)
-        committed = stage.commit(episode, new_series)
+        try:
+            committed = stage.commit(episode, new_series)
+        except BaseException:
+            if new_series is not None:
+                sidecars.forget_series_cover(archive, new_series)
+            raise
     report("done", 1.0)
     return committed
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archive.errors import Conflict, InvalidInput
+from archive.errors import ArchiveError, Conflict, InvalidInput
 from archive.models import Chapter, Episode, MediaFile, Series, clean_text
 from media import artwork, chapters, transcripts
 from media.errors import MediaError
@@ -106,6 +106,16 @@ def _put(archive: Archive, key: str, name: str, data: bytes, content_type: str) 
     stored = archive.store.put_bytes(key, data, content_type)
     return MediaFile(key=key, filename=name, content_type=content_type, size=stored.size,
                      sha256=stored.sha256)
+
+
+def forget_series_cover(archive: Archive, series: Series) -> None:
+    """After a failed commit: remove the new series' cover unless the series exists after all
+    (another upload created it meanwhile). Best effort; `verify --repair` finishes the job."""
+    try:
+        if series.cover and series.slug not in archive.catalog.refresh().data.series:
+            archive.store.delete(series.cover.key)
+    except ArchiveError:
+        pass
 
 
 def store_series_cover(archive: Archive, series: Series, image: bytes | None = None) -> None:

@@ -246,3 +246,18 @@ def test_a_storage_failure_mid_ingest_leaves_nothing(archive: Archive, tmp_path:
     archive.store.upload_file = original  # type: ignore[method-assign]
     assert bucket_listing(archive.store) == before
     assert archive.catalog.refresh().published == []
+
+
+def test_a_failed_commit_leaves_no_series_cover(archive: Archive, tmp_path: Path) -> None:
+    from archive.errors import StorageError
+
+    source = media_samples.make_recording(tmp_path / "in.wav", "wav", seconds=1.0)
+    before = bucket_listing(archive.store)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise StorageError("Storage refused the request for catalog.json: busy (503).")
+
+    archive.catalog.add_episode = refuse  # type: ignore[method-assign]
+    with pytest.raises(StorageError):
+        ingest(archive, source, metadata(series="A brand new series"))
+    assert bucket_listing(archive.store) == before  # no episode objects, no series cover
