@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from archive.config import Settings
 from archive.errors import ArchiveError
 from archive.runtime import Archive, open_archive
-from archive.web import api, editor, errors, feeds, media, pages, uploads
+from archive.web import api, editor, errors, feeds, guard, media, pages, uploads
 from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
@@ -83,6 +83,8 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False) -> Starlette:
             app.state.archive = archive
             app.state.settings = settings
             app.state.templates = make_templates(settings)
+            pages.install(app.state)
+            guard.install(app.state)
             refresher = asyncio.create_task(_revalidate(archive.catalog, settings.catalog_ttl))
             warming = asyncio.create_task(pages.warm_up(app))
             stop_demo = threading.Event()
@@ -93,9 +95,8 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False) -> Starlette:
                 yield
             finally:
                 stop_demo.set()
-                jobs = getattr(app.state, "jobs", None)
-                if jobs is not None:  # let running ingests finish while storage is still up
-                    await asyncio.to_thread(jobs.shutdown)
+                # Let running ingests finish while storage is still up.
+                await asyncio.to_thread(app.state.jobs.shutdown)
                 for task in (refresher, warming):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -88,35 +88,27 @@ def _dump(session: dict[str, Any]) -> str:
     return json.dumps(session, sort_keys=True, default=str)
 
 
-# -- long-lived helpers, made on first use (the app's lifespan belongs to another module) -------
+# -- long-lived helpers, built once in the app's lifespan (`install`) --------------------------
+
+
+def install(state: Any) -> None:
+    """The editors' long-lived parts: users and tokens, sign-in throttling, upload jobs."""
+    archive = state.archive
+    state.auth = Auth(archive.store, ttl=archive.settings.catalog_ttl)
+    state.signin = SignIn(state.auth)
+    state.jobs = JobRunner(archive.store)
 
 
 def get_auth(request: Request) -> Auth:
-    state = request.app.state
-    auth = getattr(state, "auth", None)
-    if auth is None:  # no await between the check and the set: one instance per app
-        archive = state.archive
-        auth = Auth(archive.store, ttl=archive.settings.catalog_ttl)
-        state.auth = auth
-    return auth  # type: ignore[no-any-return]
+    return request.app.state.auth  # type: ignore[no-any-return]
 
 
 def get_signin(request: Request) -> SignIn:
-    state = request.app.state
-    signin = getattr(state, "signin", None)
-    if signin is None:
-        signin = SignIn(get_auth(request))
-        state.signin = signin
-    return signin  # type: ignore[no-any-return]
+    return request.app.state.signin  # type: ignore[no-any-return]
 
 
 def get_jobs(request: Request) -> JobRunner:
-    state = request.app.state
-    jobs = getattr(state, "jobs", None)
-    if jobs is None:
-        jobs = JobRunner(state.archive.store)
-        state.jobs = jobs
-    return jobs  # type: ignore[no-any-return]
+    return request.app.state.jobs  # type: ignore[no-any-return]
 
 
 # -- cross-site and CSRF -----------------------------------------------------------------------

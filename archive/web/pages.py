@@ -96,17 +96,14 @@ class PageServices:
     restore_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def install(state: Any) -> None:
+    """The pages' long-lived parts, built once in the app's lifespan."""
+    state.page_services = PageServices(SearchIndex(), Transcripts(state.archive.store),
+                                       RenderedPages())
+
+
 def services(request: Request) -> PageServices:
-    return services_of(request.app.state)
-
-
-def services_of(state: Any) -> PageServices:
-    """Built on first use and kept on the app (the event loop runs this, so no race)."""
-    found = getattr(state, "page_services", None)
-    if found is None:
-        found = PageServices(SearchIndex(), Transcripts(state.archive.store), RenderedPages())
-        state.page_services = found
-    return found
+    return request.app.state.page_services  # type: ignore[no-any-return]
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -292,7 +289,7 @@ def run_search(request: Request, text: str, page: int) -> Any:
 async def warm_up(app: Any) -> None:
     """At start-up, in the background: have the search index ready before the first query."""
     state = app.state
-    found = services_of(state)
+    found: PageServices = state.page_services
     view = state.archive.catalog.cached_view()
     try:
         await asyncio.to_thread(sync_index, found, view, state.archive.store)
@@ -305,7 +302,6 @@ async def search_page(request: Request) -> Response:
     page = page_number(request)
     if not text:
         return render(request, "search.html", page=views.SearchPage("", [], None))
-    services(request)
     view, results = await asyncio.to_thread(run_search, request, text, page)
     titles = views.series_titles(view)
     found = []
@@ -361,7 +357,6 @@ def citation_source(request: Request, episode: Episode) -> citations.CitationSou
 
 async def episode_page(request: Request) -> Response:
     episode = published_episode(request)
-    services(request)
     cues, note = await asyncio.to_thread(episode_cues, request, episode)
     context = build_episode_page(request, episode, cues, note)
     response = render(request, "episode.html", page=context, speeds=SPEEDS)
