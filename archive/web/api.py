@@ -25,11 +25,11 @@ from starlette.routing import BaseRoute, Route
 from archive import editing
 from archive.catalog import CatalogView
 from archive.config import Settings
-from archive.errors import InvalidInput, PayloadTooLarge
+from archive.errors import InvalidInput
 from archive.jobs import Job
 from archive.models import Episode
 from archive.web.guard import bearer_token, check_same_origin, get_auth, get_jobs, token_editor
-from archive.web.http import is_count
+from archive.web.http import is_count, read_limited
 from archive.web.media import episode_file_path
 from archive.web.uploads import (
     BadRequest,
@@ -140,14 +140,7 @@ async def job_status(request: Request) -> JSONResponse:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length", "")
-    if is_count(declared, max_digits=18) and int(declared) > MAX_JSON_BYTES:
-        raise PayloadTooLarge("A JSON body may be at most 1 MB.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise PayloadTooLarge("A JSON body may be at most 1 MB.")
+    body = await read_limited(request, MAX_JSON_BYTES, "A JSON body may be at most 1 MB.")
     try:
         data = json.loads(body)
     except ValueError:

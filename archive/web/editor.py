@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from archive import audit, editing
-from archive.errors import InvalidInput, PayloadTooLarge, TooManyRequests, Unauthorized
+from archive.errors import InvalidInput, TooManyRequests, Unauthorized
 from archive.jobs import Job
 from archive.models import ACADEMIC_ROLES, EPISODE_TYPES, LICENCES, Episode, Person
 from archive.web.errors import wants_json
@@ -33,6 +33,7 @@ from archive.web.guard import (
     session_editor,
     start_session,
 )
+from archive.web.http import read_limited
 from archive.web.media import episode_file_path
 from archive.web.uploads import (
     BadRequest,
@@ -67,11 +68,7 @@ async def small_form(request: Request) -> Form:
     if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"):
         raise BadRequest("This form must be sent url-encoded.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge("This form is too large.")
+    body = await read_limited(request, MAX_FORM_BYTES, "This form is too large.")
     return Form(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 

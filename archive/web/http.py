@@ -13,6 +13,10 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
+from starlette.requests import Request
+
+from archive.errors import PayloadTooLarge
+
 
 class RangeNotSatisfiable(Exception):
     """The Range asks only for bytes past the end: answer 416 with `bytes */size`."""
@@ -162,3 +166,16 @@ def content_disposition(filename: str) -> str:
     ascii_name = "".join(c if c.isprintable() and c not in '"\\;' else "_" for c in ascii_name)
     ascii_name = ascii_name.strip() or "download"
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def read_limited(request: Request, limit: int, too_large: str) -> bytes:
+    """A small body, refused (413) as soon as its declared or received size passes `limit`."""
+    declared = request.headers.get("content-length", "")
+    if is_count(declared, max_digits=18) and int(declared) > limit:
+        raise PayloadTooLarge(too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(too_large)
+    return bytes(body)
