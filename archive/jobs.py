@@ -31,6 +31,9 @@ log = logging.getLogger("archive.jobs")
 PREFIX = "jobs/"
 KEEP_FOR = timedelta(days=1)
 WRITE_EVERY = 1.0
+# A running job stores its status at least every few seconds (every stage and every second of
+# progress); silence this long means its process is gone.
+ABANDONED_AFTER = timedelta(minutes=10)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 # What the person watching sees for each stage `archive.ingest` reports.
@@ -63,6 +66,7 @@ class Job:
     status: int = 0  # the HTTP status the error means (415, 409…)
     duplicate_of: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    updated_at: str = ""  # when its status was last stored
 
     @property
     def label(self) -> str:
@@ -119,7 +123,7 @@ class JobRunner:
             data, _ = self.store.get_json(job_key(job_id))
         except NotFound:
             raise NotFound("There is no such upload.") from None
-        return Job.from_dict(data)
+        return _unless_abandoned(Job.from_dict(data))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
@@ -152,6 +156,7 @@ class JobRunner:
         self._prune()
 
     def _save(self, job: Job) -> None:
+        job.updated_at = datetime.now(UTC).isoformat()
         try:
             self.store.put_json(job_key(job.id), job.to_dict())
         except ArchiveError:
@@ -171,6 +176,18 @@ class JobRunner:
                    if i.last_modified is not None and i.last_modified < cutoff]
             if old:
                 self.store.delete_many(old)
+
+
+def _unless_abandoned(job: Job) -> Job:
+    """A running job whose status has not been stored for a long while belonged to a process
+    that died: say so, instead of letting the status page refresh for ever."""
+    if job.state != "running" or not job.updated_at:
+        return job
+    silent = datetime.now(UTC) - datetime.fromisoformat(job.updated_at)
+    if silent < ABANDONED_AFTER:
+        return job
+    return dataclasses.replace(job, state="failed", status=503, error=(
+        "The upload was interrupted when the server stopped; please upload it again."))
 
 
 class _Reporter:

@@ -191,3 +191,24 @@ def test_stale_spool_folders_are_swept(tmp_path: Path) -> None:
         os.utime(path, (hours_ago, hours_ago))
     assert sweep_stale_spools(tmp_path) == [stale]
     assert not stale.exists() and (live / "recording").exists()
+
+
+def test_a_job_abandoned_by_a_dead_process_reads_as_failed(store: ObjectStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from archive.jobs import Job, JobRunner, job_key
+
+    runner = JobRunner(store)
+    try:
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        stale = Job(id="a" * 32, user="editor", state="running", stage="converting",
+                    updated_at=hour_ago)
+        store.put_json(job_key(stale.id), stale.to_dict())
+        fresh = Job(id="b" * 32, user="editor", state="running", stage="converting",
+                    updated_at=datetime.now(UTC).isoformat())
+        store.put_json(job_key(fresh.id), fresh.to_dict())
+        assert runner.get(stale.id).state == "failed"
+        assert "interrupted" in runner.get(stale.id).error
+        assert runner.get(fresh.id).state == "running"
+    finally:
+        runner.shutdown()
