@@ -311,8 +311,9 @@ def _store_delivery(archive: Archive, stage: Stage, episode: Episode, delivery: 
     """The tagged file podcast apps download, then the sidecars."""
     delivery_type = "audio/mpeg" if kind == "mp3" else "audio/mp4"
     audio = _upload(archive, stage, delivery.name, delivery, delivery_type, progress)
-    audio.duration = _delivery_duration(delivery, found)
-    audio.bitrate = found.bitrate if not convert.needs_encoding(found) else None
+    encoded = convert.needs_encoding(found)
+    audio.duration = _delivery_duration(delivery, found) if encoded else round(found.duration, 3)
+    audio.bitrate = None if encoded else found.bitrate
     episode.files["audio"] = audio
     episode.files.update(sidecars.upload(archive, stage, episode, prepared))
 
@@ -325,7 +326,8 @@ def _upload(archive: Archive, stage: Stage, name: str, path: Path, content_type:
 
 
 def _delivery_duration(delivery: Path, found: Probe) -> float:
-    """The duration podcast apps will see: measured on the file we deliver."""
+    """The duration podcast apps will see, measured on the MP3 we encoded (a kept file's audio
+    is the original's, already measured)."""
     try:
         return round(probe(delivery).duration, 3)
     except MediaError:
