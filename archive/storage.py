@@ -276,11 +276,14 @@ class ObjectStore:
         except NotFound:
             return False
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object under `prefix`, following continuation tokens."""
+    def list(self, prefix: str = "", *, limit: int | None = None) -> Iterator[ObjectInfo]:
+        """Every object under `prefix` in key order (or the first `limit`), following
+        continuation tokens."""
         paginator = self._client.get_paginator("list_objects_v2")
+        pages = {"MaxItems": limit, "PageSize": min(limit, 1000)} if limit else {}
         with self._errors(prefix or self.bucket):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix,
+                                           PaginationConfig=pages):
                 for item in page.get("Contents", []):
                     yield ObjectInfo(item["Key"], item["Size"], item.get("ETag", ""),
                                      item.get("LastModified"))
