@@ -78,7 +78,12 @@ FILE_ROLES = (
     "transcript",  # WebVTT
     "transcript_source",  # the transcript as uploaded when it was not VTT (SRT)
     "chapters",  # Podcasting 2.0 JSON chapters
+    "transcript_srt",  # SubRip, derived from the same cues as the WebVTT
+    "transcript_json",  # Podcasting 2.0 JSON transcript, derived likewise
+    "waveform",  # peaks for the player (audiowaveform JSON)
 )
+# Where a transcript came from. Only "reviewed" means a person checked every line (WCAG 1.2.1).
+TRANSCRIPT_KINDS = ("automatic", "supplied", "edited", "reviewed")
 
 # Control characters, bidi overrides, lone surrogates (unencodable) and non-characters.
 _CONTROL = re.compile(
@@ -344,6 +349,38 @@ class Series:
 
 
 @dataclass
+class Provenance:
+    """Where an episode's transcript came from, and when; `model` for automatic ones."""
+
+    kind: str
+    at: datetime = field(default_factory=utcnow)
+    model: str = ""
+    by: str = ""  # the editor who supplied, edited or reviewed it
+
+    @property
+    def reviewed(self) -> bool:
+        return self.kind == "reviewed"
+
+    @property
+    def protected(self) -> bool:
+        """A person made or checked it: automatic transcription never overwrites it unforced."""
+        return self.kind != "automatic"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        kind = str(data.get("kind") or "")
+        if kind not in TRANSCRIPT_KINDS:
+            kinds = ", ".join(TRANSCRIPT_KINDS)
+            raise InvalidInput(f"Transcript provenance must be one of {kinds}.")
+        return cls(kind=kind, at=parse_datetime(data.get("at")) or utcnow(),
+                   model=clean_text(data.get("model"), "Model", 200),
+                   by=clean_text(data.get("by"), "Editor", 100))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at": self.at.isoformat(), "model": self.model, "by": self.by}
+
+
+@dataclass
 class Episode:
     """A recording and all that is known of it. Readers see it once the catalogue names it."""
 
@@ -371,6 +408,9 @@ class Episode:
     original_sha256: str = ""
     source_filename: str = ""
     transcript_language: str = ""
+    transcript_provenance: Provenance | None = None
+    pending: list[str] = field(default_factory=list)  # enrichment asked for, not yet done
+    enrichment_errors: dict[str, str] = field(default_factory=dict)  # kind -> why it failed
     published_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -448,6 +488,10 @@ class Episode:
             source_filename=clean_text(data.get("source_filename"), "File name", 255),
             transcript_language=_clean_language(data.get("transcript_language") or "")
             if data.get("transcript_language") else "",
+            transcript_provenance=_provenance(data.get("transcript_provenance")),
+            pending=[clean_text(k, "Task", 40) for k in data.get("pending") or []],
+            enrichment_errors={clean_text(k, "Task", 40): clean_text(v, "Error", 500)
+                               for k, v in (data.get("enrichment_errors") or {}).items()},
             published_at=parse_datetime(data.get("published_at")) or utcnow(),
             updated_at=parse_datetime(data.get("updated_at")) or utcnow(),
         )
@@ -478,9 +522,21 @@ class Episode:
             "original_sha256": self.original_sha256,
             "source_filename": self.source_filename,
             "transcript_language": self.transcript_language,
+            "transcript_provenance": self.transcript_provenance.to_dict()
+            if self.transcript_provenance else None,
+            "pending": list(self.pending),
+            "enrichment_errors": dict(self.enrichment_errors),
             "published_at": self.published_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+def _provenance(value: Any) -> Provenance | None:
+    if value is None or isinstance(value, Provenance):
+        return value
+    if not isinstance(value, dict):
+        raise InvalidInput("Transcript provenance must be an object.")
+    return Provenance.from_dict(value)
 
 
 def episode_prefix(episode_id: str) -> str:
