@@ -54,6 +54,9 @@ class Settings:
     mp3_bitrate: int | None = None  # None: 128 kb/s stereo, 64 kb/s mono
     normalise: bool = False
     old_feed_urls: tuple[str, ...] = ()  # paths that answer 301 to /feed.xml
+    # faster-whisper model: a name it knows ("base", "small", "large-v3"), a local folder
+    # holding a converted model, or "off".
+    transcribe_model: str = "base"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -139,6 +142,7 @@ def _build(v: dict[str, str]) -> Settings:
         mp3_bitrate=_positive_int(v, "ARCHIVE_MP3_BITRATE", 0) * 1000 or None,
         normalise=v.get("ARCHIVE_NORMALISE", "").lower() in {"1", "true", "yes", "on"},
         old_feed_urls=tuple(p for p in v.get("ARCHIVE_OLD_FEED_URLS", "").split(",") if p),
+        transcribe_model=(v.get("ARCHIVE_TRANSCRIBE_MODEL") or "base").strip(),
     )
 
 
