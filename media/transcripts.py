@@ -1,18 +1,39 @@
-"""Transcripts: read WebVTT or SRT uploads, write WebVTT for players, plain text for search."""
+"""Transcripts: read WebVTT or SRT uploads; write WebVTT for players, SRT and Podcasting 2.0
+JSON for apps, plain text for search. Speakers travel as WebVTT voice spans (``<v Name>``).
+
+Reading stays our own strict block scanner, so a bad upload is refused with a sentence that
+says what is wrong (webvtt-py silently skips such blocks); the cue payload (voice span, tags)
+and all writing go through webvtt-py.
+"""
 
 from __future__ import annotations
 
 import html
+import io
+import json
 import re
 from dataclasses import dataclass, field
+
+import webvtt
+from webvtt.models import Timestamp
 
 from media.errors import InvalidTranscript
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}(?:\s+.*)?$")
-_TAG = re.compile(r"<[^>]*>")
 _VTT_HEADER = re.compile(r"^WEBVTT(?:[ \t].*)?$")
 _SKIPPED_VTT_BLOCKS = ("NOTE", "STYLE", "REGION")
+JSON_VERSION = "1.0.0"  # Podcasting 2.0 transcripts
+
+
+@dataclass
+class Word:
+    """One recognised word and when it was said (seconds into the recording)."""
+
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
 
 
 @dataclass
@@ -20,12 +41,15 @@ class Cue:
     start: float
     end: float
     text: str
+    speaker: str | None = None  # a WebVTT voice span; editors set it
+    words: list[Word] = field(default_factory=list)  # only for recognised transcripts
 
 
 @dataclass
 class Transcript:
-    format: str  # "vtt" or "srt": what the upload was
+    format: str  # "vtt" or "srt": what the upload was; "asr" when recognised from the audio
     cues: list[Cue] = field(default_factory=list)
+    language: str | None = None  # what the recogniser used or detected
 
 
 def parse_transcript(data: bytes) -> Transcript:
@@ -91,8 +115,9 @@ def _cue(timing: str, lines: list[str]) -> Cue:
     start, end = _seconds(*match.groups()[:4]), _seconds(*match.groups()[4:])
     if end < start:
         raise InvalidTranscript(f"A cue ends before it starts: {timing.strip()[:60]!r}.")
-    text = "\n".join(html.unescape(_TAG.sub("", line)).strip() for line in lines)
-    return Cue(start, end, text.strip())
+    payload = webvtt.Caption(text=lines)
+    text = "\n".join(html.unescape(line).strip() for line in payload.text.split("\n"))
+    return Cue(start, end, text.strip(), _speaker(payload.voice and html.unescape(payload.voice)))
 
 
 def _seconds(hours: str | None, minutes: str, seconds: str, fraction: str) -> float:
@@ -103,25 +128,62 @@ def _seconds(hours: str | None, minutes: str, seconds: str, fraction: str) -> fl
 
 
 def to_vtt(transcript: Transcript) -> str:
-    """Valid WebVTT: text escaped, no blank lines or arrows inside a cue."""
-    parts = ["WEBVTT", ""]
+    """Valid WebVTT: text escaped, no blank lines or arrows inside a cue, speakers as ``<v>``."""
+    captions = [_caption(cue, _vtt_lines(cue)) for cue in transcript.cues]
+    return webvtt.WebVTT(captions=captions).content
+
+
+def to_srt(transcript: Transcript) -> str:
+    """SubRip, as Podcasting 2.0 asks: a speaker's name and a colon where the speaker changes."""
+    captions, speaker = [], None
     for cue in transcript.cues:
-        parts.append(f"{_timestamp(cue.start)} --> {_timestamp(cue.end)}")
-        parts.extend(_vtt_text_lines(cue.text))
-        parts.append("")
-    return "\n".join(parts)
+        lines = _text_lines(cue.text)
+        named = _speaker(cue.speaker)
+        if named and named != speaker:
+            lines = [f"{named}: {lines[0]}" if lines else f"{named}:", *lines[1:]]
+        speaker = named
+        captions.append(_caption(cue, lines))
+    out = io.StringIO()
+    webvtt.WebVTT(captions=captions).write(out, format="srt")
+    return out.getvalue() + "\n"
 
 
-def _vtt_text_lines(text: str) -> list[str]:
-    escaped = html.escape(text, quote=False)  # so "-->" cannot appear in a payload
-    return [line for line in escaped.split("\n") if line.strip()]
+def to_json(transcript: Transcript) -> str:
+    """The Podcasting 2.0 JSON transcript: one segment per cue, with its speaker when known."""
+    segments = []
+    for cue in transcript.cues:
+        segment: dict[str, object] = {"startTime": round(cue.start, 3),
+                                      "endTime": round(cue.end, 3),
+                                      "body": " ".join(_text_lines(cue.text))}
+        if speaker := _speaker(cue.speaker):
+            segment["speaker"] = speaker
+        segments.append(segment)
+    return json.dumps({"version": JSON_VERSION, "segments": segments}, ensure_ascii=False)
 
 
-def _timestamp(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
+def _caption(cue: Cue, lines: list[str]) -> webvtt.Caption:
+    caption = webvtt.Caption(text=lines)
+    caption.start_time = Timestamp.from_seconds(max(0.0, cue.start))
+    caption.end_time = Timestamp.from_seconds(max(0.0, cue.start, cue.end))
+    return caption
+
+
+def _vtt_lines(cue: Cue) -> list[str]:
+    lines = [html.escape(line, quote=False) for line in _text_lines(cue.text)]
+    if speaker := _speaker(cue.speaker):  # the span runs to the end of the cue
+        lines = [f"<v {html.escape(speaker, quote=False)}>{lines[0] if lines else ''}",
+                 *lines[1:]]
+    return lines
+
+
+def _text_lines(text: str) -> list[str]:
+    """The non-blank lines: a blank line would end a cue, and "-->" is escaped by the caller."""
+    return [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
+
+
+def _speaker(name: str | None) -> str | None:
+    """One line of name, or None: a voice annotation cannot span lines."""
+    return " ".join(name.split()) or None if name else None
 
 
 def plain_text(transcript: Transcript) -> str:
