@@ -7,6 +7,7 @@ names the variable, so a wrong deployment fails before it serves a single reques
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import secrets
@@ -39,6 +40,7 @@ class Settings:
     secret_key: str = ""
     media_url: str | None = None
     max_upload_mb: int = 4096
+    max_duration_h: float = 24.0  # longer recordings are refused from the probe, before decoding
     catalog_ttl: float = 2.0
     site_title: str = "Trust in World Politics — Recordings"
     site_description: str = (
@@ -131,6 +133,7 @@ def _build(v: dict[str, str]) -> Settings:
         secret_key=secret_key,
         media_url=media_url,
         max_upload_mb=_positive_int(v, "ARCHIVE_MAX_UPLOAD_MB", 4096),
+        max_duration_h=_max_duration_h(v),
         catalog_ttl=_positive_float(v, "ARCHIVE_CATALOG_TTL", 2.0),
         site_title=v.get("ARCHIVE_SITE_TITLE") or Settings.site_title,
         site_description=v.get("ARCHIVE_SITE_DESCRIPTION") or Settings.site_description,
@@ -197,4 +200,20 @@ def _positive_float(v: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}.") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative, not {raw!r}.")
+    return value
+
+
+def _max_duration_h(v: Mapping[str, str]) -> float:
+    """ARCHIVE_MAX_DURATION_H: hours, fractions allowed; a finite number above zero."""
+    name, raw = "ARCHIVE_MAX_DURATION_H", v.get("ARCHIVE_MAX_DURATION_H")
+    if raw in (None, ""):
+        return Settings.max_duration_h
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number of hours, not {raw!r}.")
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {raw!r}.")
     return value

@@ -63,3 +63,13 @@ def test_toml_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     settings = Settings.from_env(env(tmp_path, ARCHIVE_CONFIG=str(config),
                                      ARCHIVE_SITE_TITLE="From env"))
     assert (settings.s3_bucket, settings.site_title) == ("from-toml", "From env")
+
+
+def test_max_duration_defaults_to_a_day_and_must_be_positive(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).max_duration_h == 24
+    assert Settings.from_env(env(tmp_path, ARCHIVE_MAX_DURATION_H="1.5")).max_duration_h == 1.5
+    for bad, message in (("0", "must be positive"), ("-3", "must be positive"),
+                         ("a day", "must be a number"), ("nan", "must be a number"),
+                         ("inf", "must be a number")):
+        with pytest.raises(ConfigError, match=f"ARCHIVE_MAX_DURATION_H {message}"):
+            Settings.from_env(env(tmp_path, ARCHIVE_MAX_DURATION_H=bad))
