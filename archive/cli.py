@@ -38,7 +38,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from archive.web.app import create_app
 
     uvicorn.run(
-        create_app(settings, demo_if_empty=args.demo_if_empty),
+        create_app(settings, demo_if_empty=args.demo_if_empty, job_workers=args.job_workers),
         host=args.host,
         port=args.port,
         log_level="info",
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                               help="proxies trusted for X-Forwarded-* headers")
     serve_parser.add_argument("--demo-if-empty", action="store_true",
                               help="load the demo recordings in the background when empty")
+    serve_parser.add_argument("--job-workers", type=int, default=1, metavar="N",
+                              help="background jobs (transcripts…) at a time, in a child "
+                              "process; 0 = none (run `archive worker` elsewhere)")
 
     verbs.add_parser("reindex", help="rebuild catalog.json from every episode's meta.json")
 
@@ -133,7 +136,7 @@ def _load_extensions() -> None:
     """Import the modules that register more verbs (kept apart to keep this file small)."""
     import importlib
 
-    for module in ("archive.cli_ingest", "archive.cli_users"):
+    for module in ("archive.cli_ingest", "archive.cli_users", "archive.cli_tasks"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:

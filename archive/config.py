@@ -217,3 +217,35 @@ def _max_duration_h(v: Mapping[str, str]) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {raw!r}.")
     return value
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ARCHIVE_* / AWS_* variables that make `Settings.from_env()` give these settings back,
+    for child processes (job workers) started by a process whose settings were built in code."""
+    env = {
+        "ARCHIVE_S3_BUCKET": settings.s3_bucket,
+        "ARCHIVE_S3_REGION": settings.s3_region,
+        "AWS_ACCESS_KEY_ID": settings.access_key,
+        "AWS_SECRET_ACCESS_KEY": settings.secret_access_key,
+        "ARCHIVE_BASE_URL": settings.base_url,
+        "ARCHIVE_DATA_DIR": str(settings.data_dir),
+        "ARCHIVE_SECRET_KEY": settings.secret_key,
+        "ARCHIVE_MEDIA_URL": settings.media_url or "",
+        "ARCHIVE_MAX_UPLOAD_MB": str(settings.max_upload_mb),
+        "ARCHIVE_CATALOG_TTL": repr(settings.catalog_ttl),
+        "ARCHIVE_SITE_TITLE": settings.site_title,
+        "ARCHIVE_SITE_DESCRIPTION": settings.site_description,
+        "ARCHIVE_OWNER_NAME": settings.owner_name,
+        "ARCHIVE_OWNER_EMAIL": settings.owner_email,
+        "ARCHIVE_LANGUAGE": settings.language,
+        "ARCHIVE_LICENCE": settings.licence or "",
+        "ARCHIVE_FUNDING_URL": settings.funding_url,
+        "ARCHIVE_MP3_BITRATE": str((settings.mp3_bitrate or 0) // 1000 or ""),
+        "ARCHIVE_NORMALISE": "1" if settings.normalise else "",
+        "ARCHIVE_OLD_FEED_URLS": ",".join(settings.old_feed_urls),
+        "ARCHIVE_TRANSCRIBE_MODEL": settings.transcribe_model,
+    }
+    if settings.s3_endpoint:
+        env["ARCHIVE_S3_ENDPOINT"] = settings.s3_endpoint
+    env["ARCHIVE_MAX_DURATION_H"] = repr(settings.max_duration_h)
+    return env

@@ -63,7 +63,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -147,7 +147,7 @@ class EmbeddedS3:
         log = open(self.data_dir / "weed.log", "ab")  # noqa: SIM115 - closed by the child's exit
         self.process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.data_dir, preexec_fn=_die_with_parent,
+            cwd=self.data_dir, preexec_fn=die_with_parent,
         )
         log.close()
         self.endpoint = f"http://127.0.0.1:{s3}"

@@ -118,6 +118,8 @@ class TaskQueue:
         self.store = store
         self.lease = lease
         self.wakeup = threading.Event()  # set when this process queues work
+        # Told when a task is given up for good (the episode then records why).
+        self.on_give_up: Callable[[Task, str], None] | None = None
 
     # -- asking for work -------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class TaskQueue:
             self.store.delete(key)
         except (Conflict, NotFound):
             return
+        if self.on_give_up is not None:
+            self.on_give_up(task, reason)
 
 
 class Lease:
@@ -280,13 +284,17 @@ class Worker:
         self.concurrency = max(1, concurrency)
         self.poll = poll
 
-    def run(self, stop: threading.Event) -> None:
-        threads = [threading.Thread(target=self._loop, args=(stop,), name=f"worker-{n}")
-                   for n in range(self.concurrency)]
+    def run(self, stop: threading.Event, *, grace: float = 5.0) -> None:
+        """Work until `stop` is set; then wait up to `grace` seconds for tasks in hand (a task
+        still running after that is abandoned, and retried once its lease runs out)."""
+        threads = [threading.Thread(target=self._loop, args=(stop,), name=f"worker-{n}",
+                                    daemon=True) for n in range(self.concurrency)]
         for thread in threads:
             thread.start()
+        stop.wait()
+        self.queue.wakeup.set()
         for thread in threads:
-            thread.join()
+            thread.join(grace)
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from archive.config import Settings
 from archive.errors import ArchiveError
+from archive.job_workers import job_workers as workers_process
 from archive.runtime import Archive, open_archive
 from archive.web import api, editor, errors, feeds, guard, media, pages, uploads
 from archive.web.guard import SessionMiddleware
@@ -71,13 +72,17 @@ def _load_demo(archive: Archive, stop: threading.Event) -> None:
         log.warning("demo recordings not loaded: %s", error.message)
 
 
-def create_app(settings: Settings, *, demo_if_empty: bool = False) -> Starlette:
+def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: int = 0
+               ) -> Starlette:
     """The app; with `demo_if_empty`, an empty archive fills with the demo recordings in the
-    background while the site is already answering (`make run` on a new laptop)."""
+    background while the site is already answering (`make run` on a new laptop); with
+    `job_workers`, a child process runs that many background jobs at a time."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        with open_archive(settings) as archive:
+        with open_archive(settings) as archive, \
+                workers_process(settings, job_workers) as worker:
+            app.state.job_worker = worker
             await asyncio.to_thread(archive.catalog.refresh)
             await asyncio.to_thread(uploads.sweep_stale_spools, uploads.spool_dir(archive))
             app.state.archive = archive
