@@ -84,6 +84,7 @@ class Cue:
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 CueLoader = Callable[[MediaFile], Sequence[Cue]]
@@ -441,7 +442,7 @@ class Transcripts:
         if result is None:
             return ()
         parsed = parse_transcript(result[0])
-        return tuple(Cue(c.start, c.end, c.text) for c in parsed.cues if c.text)
+        return tuple(Cue(c.start, c.end, c.text, c.speaker) for c in parsed.cues if c.text)
 
 
 def load_snapshot(index: SearchIndex, store: ObjectStore) -> bool:

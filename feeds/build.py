@@ -247,25 +247,24 @@ def _item_elements(episode: Episode, channel: Channel, urls: FeedUrls) -> list[E
 
 
 def _transcript_elements(episode: Episode, channel: Channel, urls: FeedUrls) -> list[Element]:
-    """WebVTT captions, plus the SRT they were made from when that was the upload."""
+    """Every form of the transcript: WebVTT and SRT captions, Podcasting 2.0 JSON, and the
+    transcript's own web page (apps that show text link readers there)."""
     language = episode.transcript_language or episode.language or channel.language
-    found = []
+    found: list[tuple[str, str, str | None]] = []
     if "transcript" in episode.files:
-        found.append(("transcript", "text/vtt"))
-    source = episode.files.get("transcript_source")
+        found.append((urls.media(episode, "transcript"), "text/vtt", "captions"))
+    srt = "transcript_srt" if "transcript_srt" in episode.files else "transcript_source"
+    source = episode.files.get(srt)
     if source is not None and source.filename.lower().endswith(".srt"):
-        found.append(("transcript_source", "application/x-subrip"))
+        found.append((urls.media(episode, srt), "application/x-subrip", "captions"))
+    if "transcript_json" in episode.files:
+        found.append((urls.media(episode, "transcript_json"), "application/json", None))
+    if "transcript" in episode.files:
+        found.append((f"{urls.page(episode)}/transcript", "text/html", None))
     return [
-        Element(
-            "podcast:transcript",
-            attrs={
-                "url": public_url(urls.media(episode, role)),
-                "type": kind,
-                "language": language,
-                "rel": "captions",
-            },
-        )
-        for role, kind in found
+        Element("podcast:transcript", attrs={"url": public_url(url), "type": kind,
+                                             "language": language, "rel": rel})
+        for url, kind, rel in found
     ]
 
 

@@ -444,6 +444,23 @@ def test_transcripts(item: etree._Element) -> None:
     srt = one(item, "podcast:transcript[@type='application/x-subrip']")
     assert srt.get("url") == f"{BASE}/media/a1b2c3d4e5f6/transcript.srt"
     assert srt.get("rel") == "captions"
+    data = one(item, "podcast:transcript[@type='application/json']")
+    assert data.get("url") == f"{BASE}/media/a1b2c3d4e5f6/transcript.json"
+    page = one(item, "podcast:transcript[@type='text/html']")
+    assert page.get("url") == f"{BASE}/episodes/{one(item, 'link/text()').rsplit('/', 1)[1]}" \
+        "/transcript"
+    assert data.get("rel") is None and page.get("rel") is None
+
+
+def test_a_derived_srt_is_preferred_to_the_uploaded_one() -> None:
+    episode = lecture()
+    derived = episode.files["transcript_source"]
+    episode.files["transcript_srt"] = type(derived)(**{**derived.to_dict(),
+                                                       "key": "x/derived.srt",
+                                                       "filename": "derived.srt"})
+    rss = parse(build_feed(make_channel(), [episode], URLS))
+    assert xp(rss, "//podcast:transcript[@type='application/x-subrip']/@url") == [
+        f"{BASE}/media/{episode.id}/derived.srt"]
 
 
 def test_transcript_language_override() -> None:

@@ -92,6 +92,7 @@ def lecture(**overrides: Any) -> Episode:
             "cover": media("cover.jpg", 345_678, "image/jpeg"),
             "transcript": media("transcript.vtt", 98_765, "text/vtt"),
             "transcript_source": media("transcript.srt", 99_001, "application/x-subrip"),
+            "transcript_json": media("transcript.json", 120_456, "application/json"),
             "chapters": media("chapters.json", 1_234, "application/json"),
         },
         "published_at": datetime(2025, 3, 4, 18, 30, tzinfo=UTC),

@@ -275,6 +275,16 @@ def test_partytime_transcripts_and_chapters(party_lecture: dict[str, Any]) -> No
             "language": "en-gb",
             "rel": "captions",
         },
+        {
+            "url": f"{LECTURE_MEDIA}/transcript.json",
+            "type": "application/json",
+            "language": "en-gb",
+        },
+        {
+            "url": f"{LECTURE_PAGE}/transcript",
+            "type": "text/html",
+            "language": "en-gb",
+        },
     ]
     assert party_lecture["podcastChapters"] == {
         "url": f"{LECTURE_MEDIA}/chapters.json",

@@ -106,8 +106,14 @@ def media_links(xml: bytes) -> list[tuple[str, int | None]]:
         links.append((source.attrib["uri"], int(alternate.attrib["length"])))
     for tag, attribute in (("podcast:transcript", "url"), ("podcast:chapters", "url"),
                            ("itunes:image", "href")):
-        links.extend((e.attrib[attribute], None) for e in root.iterfind(f".//{tag}", NS))
+        links.extend((e.attrib[attribute], None) for e in root.iterfind(f".//{tag}", NS)
+                     if e.get("type") != "text/html")  # the transcript's page, not a file
     return links
+
+
+def transcript_pages(xml: bytes) -> list[str]:
+    return [e.attrib["url"] for e in channel(xml).iterfind(".//podcast:transcript", NS)
+            if e.get("type") == "text/html"]
 
 
 def feed_paths(site: Site) -> list[str]:
@@ -230,6 +236,15 @@ def test_every_media_url_serves_the_promised_bytes(site: Site) -> None:
                 assert len(body) == length, link
             checked += 1
     assert checked >= 20
+
+
+def test_every_transcript_page_a_feed_names_is_there(site: Site) -> None:
+    pages = transcript_pages(site.feed().content)
+    assert pages
+    for link in pages:
+        page = site.client.get(link.removeprefix(site.settings.base_url))
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "<h1" in page.text
 
 
 def test_archive_channel(site: Site) -> None:

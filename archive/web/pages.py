@@ -391,8 +391,9 @@ def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...]
         description=Markup(description),
         player=player,
         chapters=_chapters(episode),
-        cues=tuple(_timed(c.start, c.end, c.text) for c in cues),
+        cues=_cues(cues),
         transcript_note=note,
+        transcript=transcript_state(episode),
         downloads=_downloads(episode),
         citation=_citation(source, episode.slug),
         permalink=absolute(request, f"/e/{episode.id}"),
@@ -415,8 +416,36 @@ def _chapters(episode: Episode) -> tuple[views.Timed, ...]:
                  for m, end in zip(marks, ends, strict=True))
 
 
-def _timed(start: float, end: float, text: str) -> views.Timed:
-    return views.Timed(seconds_fragment(start), seconds_fragment(end), views.clock(start), text)
+def _timed(start: float, end: float, text: str, speaker: str = "") -> views.Timed:
+    return views.Timed(seconds_fragment(start), seconds_fragment(end), views.clock(start), text,
+                       speaker)
+
+
+def _cues(cues: tuple[Cue, ...]) -> tuple[views.Timed, ...]:
+    """Cues for the page; a speaker's name is shown where the speaker changes."""
+    timed, previous = [], None
+    for cue in cues:
+        shown = cue.speaker if cue.speaker and cue.speaker != previous else ""
+        previous = cue.speaker or previous
+        timed.append(_timed(cue.start, cue.end, cue.text, shown or ""))
+    return tuple(timed)
+
+
+CAUTIONS = {
+    "automatic": "Automatic transcript: may contain errors.",
+    "edited": "Automatic transcript, partly corrected by an editor: may still contain errors.",
+}
+
+
+def transcript_state(episode: Episode) -> views.TranscriptState:
+    """Ready (with a caution until an editor has reviewed it), being prepared, or none."""
+    if "transcript" in episode.files:
+        provenance = episode.transcript_provenance
+        caution = CAUTIONS.get(provenance.kind, "") if provenance else ""
+        return views.TranscriptState("ready", caution, f"/episodes/{episode.slug}/transcript")
+    if "transcribe" in episode.pending:
+        return views.TranscriptState("preparing", poll=f"/api/episodes/{episode.id}")
+    return views.TranscriptState("none")
 
 
 def _player(episode: Episode) -> views.Player:
@@ -446,6 +475,9 @@ DOWNLOAD_LABELS = (
     ("audio", "Podcast file"),
     ("video", "Video"),
     ("transcript", "Transcript (WebVTT)"),
+    ("transcript_srt", "Transcript (SubRip)"),
+    ("transcript_source", "Transcript as supplied (SubRip)"),
+    ("transcript_json", "Transcript (Podcasting 2.0 JSON)"),
     ("chapters", "Chapters (JSON)"),
     ("original", "Original recording, as received"),
 )
@@ -528,6 +560,26 @@ def _person_ld(request: Request, person: Any) -> dict[str, Any]:
     return found
 
 
+async def transcript_page(request: Request) -> Response:
+    """The transcript on a page of its own: for reading, printing and podcast apps that link
+    to an HTML transcript."""
+    episode = published_episode(request)
+    if "transcript" not in episode.files:
+        raise NotFound("This recording has no transcript yet.")
+    cues, note = await asyncio.to_thread(episode_cues, request, episode)
+    if note:
+        raise NotFound(note)
+    context = views.TranscriptPage(
+        title=episode.title,
+        episode=Link(f"/episodes/{episode.slug}", episode.title),
+        cues=_cues(cues),
+        transcript=transcript_state(episode),
+        canonical=absolute(request, f"/episodes/{episode.slug}/transcript"),
+        language=episode.transcript_language or episode.language,
+    )
+    return render(request, "transcript.html", page=context)
+
+
 async def citation_file(request: Request) -> Response:
     """`/episodes/{slug}/cite.bib|.ris|.json`: a file a reference manager imports."""
     fmt = request.path_params["fmt"]
@@ -554,5 +606,6 @@ routes: list[BaseRoute] = [
     Route("/people/{slug}", cached_page(person_page), methods=["GET", "HEAD"]),
     Route("/episodes/{slug}", cached_page(episode_page), methods=["GET", "HEAD"]),
     Route("/episodes/{slug}/cite.{fmt}", citation_file, methods=["GET", "HEAD"]),
+    Route("/episodes/{slug}/transcript", cached_page(transcript_page), methods=["GET", "HEAD"]),
     Route("/e/{episode_id}", permalink, methods=["GET", "HEAD"]),
 ]

@@ -330,6 +330,7 @@ class Timed:
     end: str
     label: str  # 12:34
     text: str
+    speaker: str = ""  # shown where the speaker changes
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,16 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class TranscriptState:
+    """What the page says about the transcript: where it came from, or that it is coming."""
+
+    status: str  # "ready", "preparing", "none"
+    caution: str = ""  # "Automatic transcript: may contain errors." until reviewed
+    page: str = ""  # the transcript on a page of its own (readable, printable)
+    poll: str = ""  # while preparing: the JSON address the page watches
+
+
+@dataclass(frozen=True)
 class EpisodePage:
     id: str
     title: str
@@ -376,6 +387,7 @@ class EpisodePage:
     chapters: tuple[Timed, ...]
     cues: tuple[Timed, ...]
     transcript_note: str
+    transcript: TranscriptState
     downloads: tuple[Download, ...]
     citation: Citation
     permalink: str
@@ -385,6 +397,16 @@ class EpisodePage:
     json_ld: Markup
     subscribe: Subscribe
     language: str = "en"
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    title: str
+    episode: Link
+    cues: tuple[Timed, ...]
+    transcript: TranscriptState
+    canonical: str
+    language: str
 
 
 def licence_link(key: str | None) -> Link | None:

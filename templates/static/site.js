@@ -1,7 +1,8 @@
 /* Small enhancements; every page works without them.
    - the player: playback speed, chapter and transcript buttons that seek, the current cue
      highlighted while playing, and #t=SECONDS in the address starting playback there;
-   - copy buttons for feed addresses. */
+   - copy buttons for feed addresses;
+   - while a transcript is being prepared, the page reloads itself once it is ready. */
 (function () {
   "use strict";
 
@@ -100,6 +101,26 @@
     });
   }
 
+  function watchTranscript(note) {
+    // Ask the episode's JSON every few seconds (slower over time); reload when the work is done.
+    var delay = 5000;
+    function look() {
+      fetch(note.dataset.transcriptPoll, { headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (episode) {
+          var pending = episode && episode.pending ? episode.pending : [];
+          if (episode && (episode.files.transcript || pending.indexOf("transcribe") < 0)) {
+            window.location.reload();
+            return;
+          }
+          delay = Math.min(delay * 1.5, 60000);
+          window.setTimeout(look, delay);
+        })
+        .catch(function () { window.setTimeout(look, 60000); });
+    }
+    window.setTimeout(look, delay);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-needs-js]"), function (el) {
       el.hidden = false;
@@ -107,5 +128,7 @@
     var media = document.getElementById("player");
     if (media) { setupPlayer(media); }
     Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), setupCopy);
+    var preparing = document.querySelector("[data-transcript-poll]");
+    if (preparing && window.fetch) { watchTranscript(preparing); }
   });
 })();
