@@ -294,13 +294,13 @@ def commit(archive: Archive, lease: Lease, update: Callable[[Episode], bool],
     except _NothingToDo:
         episode = None
     except BaseException:
-        _remove(archive, [m.file.key for m in made])
+        remove_unnamed(archive, [m.file.key for m in made])
         raise
     if episode is None or not used:
-        _remove(archive, [m.file.key for m in made])
+        remove_unnamed(archive, [m.file.key for m in made])
     if episode is not None:
         archive.catalog.write_copies(episode, False)
-        _remove(archive, retired)
+        remove_unnamed(archive, retired)
     return episode
 
 
@@ -318,9 +318,15 @@ def record_failure(archive: Archive, kind: str, episode_id: str, reason: str) ->
         archive.catalog.change(apply)
 
 
-def _remove(archive: Archive, keys: list[str]) -> None:
-    if keys:
-        with contextlib.suppress(ArchiveError):
-            archive.catalog.remove_objects(keys)
+def remove_unnamed(archive: Archive, keys: list[str]) -> None:
+    """Delete objects a change made or replaced, unless the catalogue names them after all
+    (content-addressed keys: the same bytes made again have the same key). Best effort:
+    `archive verify --repair` finds what is left."""
+    if not keys:
+        return
+    with contextlib.suppress(ArchiveError):
+        named = {f.key for e in archive.catalog.refresh().data.episodes.values()
+                 for f in e.files.values()}
+        archive.catalog.remove_objects([k for k in keys if k not in named])
 
 

@@ -23,7 +23,17 @@ from archive.config import Settings
 from archive.errors import ArchiveError
 from archive.job_workers import job_workers as workers_process
 from archive.runtime import Archive, open_archive
-from archive.web import api, editor, errors, feeds, guard, media, pages, uploads
+from archive.web import (
+    api,
+    editor,
+    errors,
+    feeds,
+    guard,
+    media,
+    pages,
+    transcript_editor,
+    uploads,
+)
 from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
@@ -49,6 +59,7 @@ def routes() -> list[BaseRoute]:
         *feeds.routes,
         *media.routes,
         *api.routes,
+        *transcript_editor.routes,  # before editor's /edit/{id}, which "transcripts" would match
         *editor.routes,
         *pages.routes,
     ]
