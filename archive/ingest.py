@@ -16,10 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from archive import sidecars
 from archive.catalog import Stage
-from archive.errors import Duplicate, InvalidInput, InvalidRecording
+from archive.errors import Duplicate, InvalidInput, InvalidRecording, PayloadTooLarge
 from archive.models import (
     MAX_TITLE,
     Chapter,
@@ -33,12 +34,14 @@ from archive.models import (
 )
 from archive.runtime import Archive
 from feeds import podcast_guid
-from media import convert, tags
+from media import convert, isolation, tags
 from media.chapters import ChapterMark
 from media.errors import MediaError
+from media.isolation import Limits
 from media.probe import Probe, probe
 
 Progress = Callable[[str, float], None]
+T = TypeVar("T")
 log = logging.getLogger("archive.ingest")
 
 # What we store a recording as, by the kind `media.probe` read from its content.
@@ -54,6 +57,17 @@ KIND_FILES = {
     "other": ("bin", "application/octet-stream"),
 }
 HASH_CHUNK = 1024 * 1024
+
+# Everything that decodes or parses the uploaded bytes runs in a bounded child process
+# (`media.isolation`): FFmpeg and mutagen on hostile input may loop, balloon or crash.
+_MiB = 1024 * 1024
+PROBE_LIMITS = Limits(cpu_seconds=60, wall_seconds=120, memory_bytes=1024 * _MiB)
+TAG_LIMITS = Limits(cpu_seconds=30, wall_seconds=60, memory_bytes=1024 * _MiB)
+CONVERSION_MEMORY = 1024 * _MiB  # streaming: an hour of audio needs ~100 MB
+# Encoding and measuring take ~0.03 CPU s per second of audio here (up to five passes when
+# normalising); the limits leave a wide margin and only stop work that has run away.
+CONVERSION_CPU_BASE_S = 120.0
+CONVERSION_CPU_PER_AUDIO_S = 0.25
 
 
 @dataclass
@@ -104,8 +118,8 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
         raise Duplicate(f"This recording is already in the archive as {existing.title!r} "
                         f"({existing.id}).", existing.id)
     report("probing", 0.0)
-    found = _probe(path)
-    existing_tags = tags.read_tags(path)
+    found = _probe(path, archive.settings.max_duration_h * 3600)
+    existing_tags = _read_tags(path)
     episode = _new_episode(archive, meta, found, existing_tags, sha256, prepared, view.data)
     delivery_estimate = path.stat().st_size if not convert.needs_encoding(found) \
         else int(found.duration * 16_000)
@@ -170,21 +184,54 @@ def _hash(path: Path, report: Progress) -> str:
     return digest.hexdigest()
 
 
-def _probe(path: Path) -> Probe:
-    try:
-        found = probe(path)
-    except MediaError as error:
-        raise InvalidRecording(str(error)) from None
-    except Exception:  # the decoder library tripped on hostile bytes: still a refusal, not a 500
-        log.exception("probing %s failed unexpectedly", path.name)
-        raise InvalidRecording("This file is not a recording we can read (it may be damaged)."
-                               ) from None
+def _probe(path: Path, max_seconds: float) -> Probe:
+    """What the recording is, refused if it is not one we accept or is longer than allowed."""
+    found = _isolated(probe, path, max_seconds=max_seconds, limits=PROBE_LIMITS,
+                      label="reading the recording")
     if found.kind == "other":
         raise InvalidRecording(
             f"This recording's format ({found.container}/{found.audio_codec}) is not one we "
             "accept: use MP3, M4A, WAV, FLAC, OGG, Opus or MP4."
         )
+    if found.duration > max_seconds:
+        raise PayloadTooLarge(f"This recording lasts {_length(found.duration)}; recordings may "
+                              f"last at most {_length(max_seconds)} here.")
     return found
+
+
+def _length(seconds: float) -> str:
+    """'3 h 05 min', '2 min 30 s', '45 s': how long, for people."""
+    whole = round(seconds)
+    hours, minutes, rest = whole // 3600, whole % 3600 // 60, whole % 60
+    if hours:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    return f"{rest} s"
+
+
+def _isolated(function: Callable[..., T], *args: Any, limits: Limits, label: str,
+              **kwargs: Any) -> T:
+    """Work on the uploaded bytes in a bounded child. Whatever goes wrong there is a refusal of
+    the recording (the decoder libraries trip on hostile bytes), never a 500."""
+    try:
+        return isolation.run(function, *args, limits=limits, label=label, **kwargs)
+    except MediaError as error:
+        raise InvalidRecording(str(error)) from None
+    except Exception:
+        log.exception("%s failed unexpectedly", label)
+        raise InvalidRecording(f"This file is not a recording we can read ({label} failed; it "
+                               "may be damaged).") from None
+
+
+def _read_tags(path: Path) -> tags.TagData:
+    return _isolated(tags.read_tags, path, limits=TAG_LIMITS, label="reading its tags")
+
+
+def conversion_limits(duration: float) -> Limits:
+    """Bounds for encoding or measuring `duration` seconds of audio."""
+    cpu = CONVERSION_CPU_BASE_S + CONVERSION_CPU_PER_AUDIO_S * duration
+    return Limits(cpu_seconds=cpu, wall_seconds=2 * cpu, memory_bytes=CONVERSION_MEMORY)
 
 
 def _new_episode(archive: Archive, meta: Metadata, found: Probe, existing: tags.TagData,
@@ -232,25 +279,25 @@ def _make_delivery(archive: Archive, path: Path, found: Probe, episode: Episode,
                    report: Progress) -> tuple[Path, str]:
     """The file podcast apps download: the original when it is already MP3/AAC, else an MP3."""
     settings = archive.settings
-    try:
-        if convert.needs_encoding(found):
-            target = work / f"{episode.slug}.mp3"
-            result = convert.encode_mp3(
-                path, target, bitrate=settings.mp3_bitrate, normalise=settings.normalise,
-                progress=lambda fraction: report("converting", fraction),
-            )
-            episode.loudness = Loudness(result.loudness.integrated_lufs,
-                                        result.loudness.true_peak_dbtp, settings.normalise)
-            return target, "mp3"
-        extension = KIND_FILES[found.kind][0]
-        target = work / f"{episode.slug}.{extension}"
-        shutil.copyfile(path, target)
-        report("measuring loudness", 0.0)
-        loudness = convert.measure_loudness(path)
-        episode.loudness = Loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, False)
-        return target, "mp3" if found.kind == "mp3" else "m4a"
-    except MediaError as error:
-        raise InvalidRecording(str(error)) from None
+    limits = conversion_limits(found.duration)
+    if convert.needs_encoding(found):
+        target = work / f"{episode.slug}.mp3"
+        result = _isolated(
+            convert.encode_mp3, path, target, bitrate=settings.mp3_bitrate,
+            normalise=settings.normalise, limits=limits, label="converting the recording",
+            progress=lambda fraction: report("converting", fraction),
+        )
+        episode.loudness = Loudness(result.loudness.integrated_lufs,
+                                    result.loudness.true_peak_dbtp, settings.normalise)
+        return target, "mp3"
+    extension = KIND_FILES[found.kind][0]
+    target = work / f"{episode.slug}.{extension}"
+    shutil.copyfile(path, target)
+    report("measuring loudness", 0.0)
+    loudness = _isolated(convert.measure_loudness, path, limits=limits,
+                         label="measuring the recording's loudness")
+    episode.loudness = Loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, False)
+    return target, "mp3" if found.kind == "mp3" else "m4a"
 
 
 def tag_delivery(delivery: Path, kind: str, episode: Episode, archive: Archive,
@@ -270,10 +317,9 @@ def tag_delivery(delivery: Path, kind: str, episode: Episode, archive: Archive,
         cover_jpeg=cover,
         chapters=[ChapterMark(start=c.start, title=c.title, end=c.end) for c in episode.chapters],
     )
-    try:
-        tags.write_tags(delivery, kind, data)
-    except MediaError as error:
-        raise InvalidRecording(str(error)) from None
+    # A kept MP3/M4A is the uploader's file: its old tags are parsed while rewriting them.
+    _isolated(tags.write_tags, delivery, kind, data, limits=TAG_LIMITS,
+              label="tagging the recording")
 
 
 class _UploadProgress:
@@ -329,6 +375,8 @@ def _delivery_duration(delivery: Path, found: Probe) -> float:
     """The duration podcast apps will see, measured on the MP3 we encoded (a kept file's audio
     is the original's, already measured)."""
     try:
-        return round(probe(delivery).duration, 3)
+        measured = isolation.run(probe, delivery, limits=PROBE_LIMITS,
+                                 label="reading the converted file")
+        return round(measured.duration, 3)
     except MediaError:
         return round(found.duration, 3)

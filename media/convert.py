@@ -66,6 +66,8 @@ def needs_encoding(p: Probe) -> bool:
 def _open(path: str | Path) -> tuple[Any, Any]:
     try:
         container = av.open(str(path))
+    except MemoryError:  # out of memory is not a damaged file
+        raise
     except av.error.FFmpegError:
         raise InvalidRecording("This file is not a recording we can read.") from None
     if not container.streams.audio:
@@ -82,6 +84,8 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
                 yield from packet.decode()
             except av.error.InvalidDataError:
                 continue
+    except MemoryError:  # out of memory is not a damaged file
+        raise
     except av.error.FFmpegError:
         return  # damaged tail: keep what decoded
 

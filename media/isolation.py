@@ -40,9 +40,10 @@ from media.errors import MediaError
 
 T = TypeVar("T")
 
-# Imported once in the zygote, so children start with them loaded. Later users (an MP3
-# encoder, speech recognition) add their modules with `preload()` before the first `run`.
-PRELOAD: list[str] = ["media.probe", "media.convert"]
+# Imported once in the zygote, so children start with them loaded (and need not map shared
+# libraries under their memory limit). PyAV imports its subtitle module on the first open.
+# Later users (an MP3 encoder, speech recognition) add theirs with `preload()` before `run`.
+PRELOAD: list[str] = ["av.subtitles.stream", "media.probe", "media.convert", "media.tags"]
 GRACE_SECONDS = 10.0  # beyond the wall limit, before the caller gives up on the monitor itself
 _MiB = 1024 * 1024
 
@@ -108,7 +109,7 @@ def _collect(channel: Connection, limits: Limits, label: str,
     outcome: tuple[Any, ...] | None = None
     while True:
         if not channel.poll(limits.wall_seconds + GRACE_SECONDS):
-            raise OutOfTime(f"Stopped {label}: it took longer than {limits.wall_seconds:.0f} s.")
+            raise OutOfTime(f"Stopped {label}: it took longer than {limits.wall_seconds:g} s.")
         try:
             message = channel.recv()
         except EOFError:
@@ -125,7 +126,7 @@ def _collect(channel: Connection, limits: Limits, label: str,
 def _outcome(outcome: tuple[Any, ...] | None, code: int, timed_out: bool, limits: Limits,
              label: str) -> Any:
     if timed_out:
-        raise OutOfTime(f"Stopped {label}: it took longer than {limits.wall_seconds:.0f} s.")
+        raise OutOfTime(f"Stopped {label}: it took longer than {limits.wall_seconds:g} s.")
     if outcome is None:
         raise _death(code, limits, label)
     if outcome[0] == "ok":
@@ -139,7 +140,7 @@ def _outcome(outcome: tuple[Any, ...] | None, code: int, timed_out: bool, limits
 
 def _death(code: int, limits: Limits, label: str) -> WorkFailed:
     if code == -signal.SIGXCPU:
-        return OutOfTime(f"Stopped {label}: it needed more than {limits.cpu_seconds:.0f} s of "
+        return OutOfTime(f"Stopped {label}: it needed more than {limits.cpu_seconds:g} s of "
                          "processing time.")
     if code < 0:
         name = signal.Signals(-code).name

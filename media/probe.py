@@ -70,18 +70,26 @@ class _Scan:
         return max(0.0, self.end - (self.first or 0.0))
 
 
-def probe(path: str | Path) -> Probe:
-    """Describe a recording; raise InvalidRecording with a readable sentence if it is not one."""
+def probe(path: str | Path, *, max_seconds: float | None = None) -> Probe:
+    """Describe a recording; raise InvalidRecording with a readable sentence if it is not one.
+
+    With `max_seconds`, reading stops as soon as the audio is known to be longer: the duration
+    then says "longer than that", so the caller can refuse it without reading the rest.
+    """
     path = Path(path)
     _sniff(path)
     try:
         container = av.open(str(path), metadata_errors="replace")
+    except MemoryError:  # out of memory is not a damaged file
+        raise
     except (av.error.FFmpegError, IndexError, ValueError):
         raise InvalidRecording(f"{_UNREADABLE} (it may be incomplete or damaged).") from None
     with container:
         try:
-            return _describe(container)
+            return _describe(container, max_seconds)
         except MediaError:
+            raise
+        except MemoryError:  # out of memory is not a damaged file
             raise
         except (av.error.FFmpegError, ValueError, OSError):
             raise InvalidRecording(f"{_UNREADABLE} (it may be incomplete or damaged).") from None
@@ -117,12 +125,12 @@ def _is_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch in "\r\n\t\ufeff" for ch in text)
 
 
-def _describe(container: av.container.InputContainer) -> Probe:
+def _describe(container: av.container.InputContainer, max_seconds: float | None) -> Probe:
     audio = _audio_stream(container)
     context = audio.codec_context
     if not context.sample_rate or not context.channels:
         raise InvalidRecording("The recording's audio has no sample rate or channels.")
-    scan = _scan(container, audio)
+    scan = _scan(container, audio, max_seconds)
     _check_usable(scan, context.sample_rate)
     duration = _duration(container, audio, scan)
     video = _video_stream(container)
@@ -151,6 +159,8 @@ def _audio_stream(container: av.container.InputContainer) -> Any:
     stream = container.streams.best("audio") or container.streams.audio[0]
     try:
         context = stream.codec_context  # raises (or is None) when FFmpeg has no decoder for it
+    except MemoryError:  # out of memory is not a damaged file
+        raise
     except (av.error.FFmpegError, ValueError):
         context = None
     if context is None:
@@ -171,7 +181,8 @@ def _codec_name(context: Any) -> str:
     return getattr(codec, "canonical_name", None) or codec.name
 
 
-def _scan(container: av.container.InputContainer, audio: Any) -> _Scan:
+def _scan(container: av.container.InputContainer, audio: Any, max_seconds: float | None
+          ) -> _Scan:
     """Read every audio packet (to measure the duration) and decode the first seconds."""
     scan = _Scan()
     started = time.monotonic()
@@ -186,6 +197,10 @@ def _scan(container: av.container.InputContainer, audio: Any) -> _Scan:
                 _decode(scan, packet)
             if time.monotonic() - started > SCAN_BUDGET_S:
                 return scan
+            if max_seconds is not None and scan.measured > max_seconds:
+                return scan  # too long already: the rest cannot make it acceptable
+    except MemoryError:  # out of memory is not a damaged file
+        raise
     except av.error.FFmpegError:
         pass  # a damaged tail: keep what was read; the checks below decide
     scan.complete = True
@@ -209,6 +224,8 @@ def _decode(scan: _Scan, packet: Any) -> None:
     try:
         for frame in packet.decode():
             scan.decoded_samples += frame.samples
+    except MemoryError:  # out of memory is not a damaged file
+        raise
     except av.error.FFmpegError:
         scan.bad_packets += 1
 
@@ -228,8 +245,8 @@ def _duration(container: av.container.InputContainer, audio: Any, scan: _Scan) -
     """Prefer the header when the packets agree with it; VBR MP3s without a Xing header
     and truncated files do not, and then the measured length is the truth."""
     declared = _declared_duration(container, audio)
-    if not scan.complete:
-        return declared or scan.measured
+    if not scan.complete:  # what was read is there for sure, whatever the header says
+        return max(declared or 0.0, scan.measured)
     if declared and abs(declared - scan.measured) <= max(0.5, 0.02 * declared):
         return declared
     return scan.measured

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,13 @@ import pytest
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 
-from archive.errors import ArchiveError, Duplicate, InvalidInput, InvalidRecording
+from archive.errors import (
+    ArchiveError,
+    Duplicate,
+    InvalidInput,
+    InvalidRecording,
+    PayloadTooLarge,
+)
 from archive.ingest import Metadata, ingest
 from archive.runtime import Archive
 from media import tags
@@ -261,3 +268,50 @@ def test_a_failed_commit_leaves_no_series_cover(archive: Archive, tmp_path: Path
     with pytest.raises(StorageError):
         ingest(archive, source, metadata(series="A brand new series"))
     assert bucket_listing(archive.store) == before  # no episode objects, no series cover
+
+
+def _limited(archive: Archive, hours: float) -> Archive:
+    return dataclasses.replace(
+        archive, settings=dataclasses.replace(archive.settings, max_duration_h=hours))
+
+
+def test_a_recording_longer_than_the_limit_is_refused_before_it_is_decoded(
+        archive: Archive, tmp_path: Path) -> None:
+    # Quiet audio compresses to almost nothing: a small FLAC can hold hours (the review's case).
+    source = media_samples.make_recording(tmp_path / "quiet.flac", "flac", seconds=150,
+                                          sample_rate=8000, channels=1, level_db=-200)
+    assert source.stat().st_size < 100_000
+    stages: list[str] = []
+    before = bucket_listing(archive.store)
+    with pytest.raises(PayloadTooLarge) as refused:
+        ingest(_limited(archive, 1 / 30), source, metadata(),
+               progress=lambda stage, fraction: stages.append(stage))
+    assert refused.value.status == 413
+    assert str(refused.value) == ("This recording lasts 2 min 30 s; recordings may last at most "
+                                  "2 min here.")
+    assert "converting" not in stages and "uploading" not in stages
+    assert bucket_listing(archive.store) == before
+    accepted = ingest(_limited(archive, 1 / 20), source, metadata())  # 3 min: it fits
+    assert accepted.duration == pytest.approx(150, abs=1)
+
+
+@pytest.mark.parametrize("stage", ["reading the recording", "converting the recording"])
+def test_decoding_runs_in_a_bounded_child_process(archive: Archive, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  stage: str) -> None:
+    """A limit far too tight for the work: the child is stopped, the ingest refuses, we live on."""
+    import archive.ingest as pipeline
+    from media.isolation import Limits
+
+    instant = Limits(cpu_seconds=30, wall_seconds=0.001, memory_bytes=1024 * 1024 * 1024)
+    if stage.startswith("reading"):
+        monkeypatch.setattr(pipeline, "PROBE_LIMITS", instant)
+    else:
+        monkeypatch.setattr(pipeline, "conversion_limits", lambda duration: instant)
+    source = media_samples.make_recording(tmp_path / "in.wav", "wav", seconds=60.0)
+    before = bucket_listing(archive.store)
+    with pytest.raises(InvalidRecording) as refused:
+        ingest(archive, source, metadata())
+    assert str(refused.value) == f"Stopped {stage}: it took longer than 0.001 s."
+    assert refused.value.status == 415
+    assert bucket_listing(archive.store) == before

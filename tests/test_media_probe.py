@@ -145,3 +145,12 @@ def _assert_readable(error: Exception) -> None:
     message = str(error)
     assert message[0].isupper() and message.endswith(".")
     assert "Errno" not in message and "'" not in message.split("(")[0]
+
+
+def test_reading_stops_once_a_recording_is_longer_than_the_limit(made: Path) -> None:
+    path = samples.make_recording(made / "minute.flac", "flac", seconds=60.0, sample_rate=8000,
+                                  channels=1)
+    assert probe(path).duration == pytest.approx(60.0, abs=0.1)
+    assert probe(path, max_seconds=120).duration == pytest.approx(60.0, abs=0.1)
+    # Stopped early, it still reports more than the limit (the header or what was read).
+    assert probe(path, max_seconds=20).duration > 20
