@@ -55,14 +55,16 @@ class Window(NamedTuple):
 
 def transcribe(
     path: str | Path,
-    model_spec: str | Path,
+    model_spec: str | Path | Recogniser,
     language: str | None = None,
     prompt: str = "",
     window_s: float = DEFAULT_WINDOW_S,
     progress: Progress | None = None,
 ) -> Transcript:
-    """Load the model ``ARCHIVE_TRANSCRIBE_MODEL`` names and transcribe one recording."""
-    return load_model(model_spec).transcribe(
+    """Transcribe one recording with the model ``ARCHIVE_TRANSCRIBE_MODEL`` names (loaded
+    here), or with one already loaded by ``load_model``."""
+    model = model_spec if isinstance(model_spec, Recogniser) else load_model(model_spec)
+    return model.transcribe(
         path, language=language, prompt=prompt, window_s=window_s, progress=progress
     )
 

@@ -139,7 +139,7 @@ def test_windows_give_the_same_words_across_their_boundaries(
 def test_the_prompt_spells_the_names_it_gives(model: Recogniser, clips: Path) -> None:
     clip = _speak(clips, "szilard", "Today we talk with Leo Szilard about his work.")
     prompt = initial_prompt("Physics in exile", ["Leo Szilard"], ["physics", "history"])
-    transcript = model.transcribe(clip, prompt=prompt, language="en")
+    transcript = transcribe(clip, model, language="en", prompt=prompt)  # a loaded model
     assert "Leo Szilard" in " ".join(" ".join(c.text.split()) for c in transcript.cues)
 
 
