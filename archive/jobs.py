@@ -3,8 +3,10 @@
 The status lives in the bucket (`jobs/<id>.json`), not only in this process's memory, because
 app processes are stateless behind a load balancer: the poll may reach another process than
 the upload did. It is written when the stage changes (at most about once a second otherwise),
-and read from memory when the job runs here. Job ids are unguessable; finished jobs are pruned
-after a day.
+and at least every `HEARTBEAT` while the job waits or runs, so a status that stays silent for
+`ABANDONED_AFTER` belonged to a process that died (with the spooled upload it would have used):
+it reads as failed. It is read from memory when the job runs here. Job ids are unguessable;
+jobs that are over are pruned after a day, never one still queued or running.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,9 +33,12 @@ log = logging.getLogger("archive.jobs")
 PREFIX = "jobs/"
 KEEP_FOR = timedelta(days=1)
 WRITE_EVERY = 1.0
-# A running job stores its status at least every few seconds (every stage and every second of
-# progress); silence this long means its process is gone.
+HEARTBEAT = 60.0  # seconds between re-writes of the status of every job waiting or running here
+# Silence this long (ten missed heartbeats) means the job's process is gone.
 ABANDONED_AFTER = timedelta(minutes=10)
+FORGET_AFTER = timedelta(minutes=10)  # finished jobs then answer from the bucket only
+INTERRUPTED = ("The upload was interrupted: the server holding it stopped. Please upload it "
+               "again.")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 # What the person watching sees for each stage `archive.ingest` reports.
@@ -90,13 +95,28 @@ def job_key(job_id: str) -> str:
 
 
 class JobRunner:
-    """Runs ingests on a small thread pool; conversion is CPU-bound, so few run at once."""
+    """Runs ingests on a small thread pool; conversion is CPU-bound, so few run at once.
 
-    def __init__(self, store: ObjectStore, workers: int = 2) -> None:
+    Every method may wait on storage: call them from a worker thread, never the event loop.
+    """
+
+    def __init__(self, store: ObjectStore, workers: int = 2, *, heartbeat: float = HEARTBEAT,
+                 keep_for: timedelta = KEEP_FOR, forget_after: timedelta = FORGET_AFTER
+                 ) -> None:
         self.store = store
+        self.keep_for = keep_for
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
         self._jobs: dict[str, Job] = {}
+        self._outcomes: dict[str, Future[Episode]] = {}
+        self._finished_at: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Status writes of one job never overtake each other (a heartbeat must not store
+        # "running" over "done"); held across the write, so separate from `_lock`.
+        self._saving = threading.RLock()
+        self._stopped = threading.Event()
+        self._heart = threading.Thread(target=self._beat, args=(heartbeat, forget_after),
+                                       daemon=True, name="jobs-heartbeat")
+        self._heart.start()
 
     def submit(self, user: str, work: Callable[[Progress], Episode],
                cleanup: Callable[[], None]) -> Job:
@@ -105,12 +125,21 @@ class JobRunner:
         self._save(job)
         with self._lock:
             self._jobs[job.id] = job
+            self._outcomes[job.id] = Future()
         try:
             self._pool.submit(self._run, job, work, cleanup)
         except RuntimeError:  # the pool is shutting down
             cleanup()
             raise
         return job
+
+    def outcome(self, job_id: str) -> Future[Episode]:
+        """The episode a job of this process made, or its error, once it is over."""
+        with self._lock:
+            future = self._outcomes.get(job_id)
+        if future is None:
+            raise NotFound("There is no such upload.")
+        return future
 
     def get(self, job_id: str) -> Job:
         if not _JOB_ID.match(job_id):
@@ -126,7 +155,10 @@ class JobRunner:
         return _unless_abandoned(Job.from_dict(data))
 
     def shutdown(self) -> None:
+        """Let queued and running jobs finish (their status kept fresh meanwhile), then stop."""
         self._pool.shutdown(wait=True)
+        self._stopped.set()
+        self._heart.join()
 
     def _update(self, job: Job, **changes: Any) -> None:
         """Change a job as one step: readers copy it under the same lock."""
@@ -138,56 +170,100 @@ class JobRunner:
              cleanup: Callable[[], None]) -> None:
         reporter = _Reporter(self, job)
         self._update(job, state="running")
+        outcome: Episode | BaseException = ArchiveError("Something went wrong on our side.")
         try:
-            episode = work(reporter)
-            self._update(job, episode_id=episode.id, slug=episode.slug, draft=episode.draft,
+            outcome = work(reporter)
+            self._update(job, episode_id=outcome.id, slug=outcome.slug, draft=outcome.draft,
                          state="done", stage="done", fraction=1.0)
         except ArchiveError as error:
+            outcome = error
             self._update(job, state="failed", error=error.message, status=error.status,
                          duplicate_of=getattr(error, "episode_id", ""))
         except Exception:
             log.exception("ingest job %s failed", job.id)
-            self._update(job, state="failed", error="Something went wrong on our side.",
-                         status=500)
+            self._update(job, state="failed", error=str(outcome), status=500)
         finally:
-            cleanup()
-            self._save(job)
-            self._forget_later(job.id)
+            try:
+                cleanup()
+                self._save(job)
+            finally:
+                with self._lock:
+                    self._finished_at[job.id] = time.monotonic()
+                self._settle(job.id, outcome)
         self._prune()
 
-    def _save(self, job: Job) -> None:
-        job.updated_at = datetime.now(UTC).isoformat()
-        try:
-            self.store.put_json(job_key(job.id), job.to_dict())
-        except ArchiveError:
-            log.warning("could not store the status of job %s", job.id)
+    def _settle(self, job_id: str, outcome: Episode | BaseException) -> None:
+        future = self._outcomes[job_id]
+        with contextlib.suppress(InvalidStateError):  # nobody may cancel it, but be sure
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
-    def _forget_later(self, job_id: str) -> None:
-        """Drop finished jobs from memory after a while; the bucket still answers for them."""
-        timer = threading.Timer(600, lambda: self._jobs.pop(job_id, None))
-        timer.daemon = True
-        timer.start()
+    def _save(self, job: Job) -> None:
+        with self._saving:
+            with self._lock:
+                job.updated_at = datetime.now(UTC).isoformat()
+                data = job.to_dict()
+            try:
+                self.store.put_json(job_key(job.id), data)
+            except ArchiveError:
+                log.warning("could not store the status of job %s", job.id)
+
+    def _beat(self, every: float, forget_after: timedelta) -> None:
+        """Keep the status of waiting and running jobs fresh; forget finished ones later."""
+        while not self._stopped.wait(every):
+            with self._lock:
+                live = [job for job in self._jobs.values() if not job.finished]
+            for job in live:
+                with self._saving:
+                    if not job.finished:
+                        self._save(job)
+            self._forget(time.monotonic() - forget_after.total_seconds())
+
+    def _forget(self, finished_before: float) -> None:
+        """Drop jobs finished long enough ago from memory; the bucket still answers for them."""
+        with self._lock:
+            for job_id, when in list(self._finished_at.items()):
+                if when <= finished_before:
+                    del self._finished_at[job_id]
+                    self._jobs.pop(job_id, None)
+                    self._outcomes.pop(job_id, None)
 
     def _prune(self) -> None:
-        """Delete status objects older than a day (cheap: one listing of `jobs/`)."""
-        cutoff = datetime.now(UTC) - KEEP_FOR
+        """Delete the status of jobs that are over and were last written `keep_for` ago."""
+        cutoff = datetime.now(UTC) - self.keep_for
         with contextlib.suppress(ArchiveError):
             old = [i.key for i in self.store.list(PREFIX)
-                   if i.last_modified is not None and i.last_modified < cutoff]
-            if old:
-                self.store.delete_many(old)
+                   if i.last_modified is not None and i.last_modified <= cutoff]
+            over = [key for key in old if self._is_over(key)]
+            if over:
+                self.store.delete_many(over)
+
+    def _is_over(self, key: str) -> bool:
+        """Finished, failed, or abandoned by a dead process (never queued or running)."""
+        job_id = key.removeprefix(PREFIX).removesuffix(".json")
+        with self._lock:
+            here = self._jobs.get(job_id)
+            if here is not None:
+                return here.finished
+        try:
+            data, _ = self.store.get_json(key)
+        except NotFound:
+            return False  # already gone
+        return _unless_abandoned(Job.from_dict(data)).finished
 
 
 def _unless_abandoned(job: Job) -> Job:
-    """A running job whose status has not been stored for a long while belonged to a process
-    that died: say so, instead of letting the status page refresh for ever."""
-    if job.state != "running" or not job.updated_at:
+    """A queued or running job whose status has not been stored for a long while belonged to
+    a process that died, and its spooled upload with it: say so, instead of letting the status
+    page refresh for ever."""
+    if job.finished or not job.updated_at:
         return job
     silent = datetime.now(UTC) - datetime.fromisoformat(job.updated_at)
     if silent < ABANDONED_AFTER:
         return job
-    return dataclasses.replace(job, state="failed", status=503, error=(
-        "The upload was interrupted when the server stopped; please upload it again."))
+    return dataclasses.replace(job, state="failed", status=503, error=INTERRUPTED)
 
 
 class _Reporter:
