@@ -1,8 +1,9 @@
-"""Editors, their passwords and API tokens, kept in the bucket; sign-in throttling.
+"""Editors, their passwords, live sessions and API tokens, kept in the bucket.
 
 Storage layout (small JSON documents, changed only with conditional writes, like the catalogue):
 
-    auth/users.json    {"version": 1, "users": {name: {"hash": argon2id, "created_at": iso}}}
+    auth/users.json    {"version": 1, "users": {name: {"hash": argon2id, "created_at": iso,
+                                                        "sessions": {sha256(sid): expires}}}}
     auth/tokens.json   {"version": 1, "tokens": {id: {"user", "sha256", "label", "created_at"}}}
 
 Passwords are Argon2id hashes (argon2-cffi's defaults). A token is `arch_` + 32 random bytes;
@@ -11,8 +12,14 @@ copy of the bucket does not let anyone in. Readers cache each document for `ttl`
 that guard a write (`fresh=True`) revalidate with a conditional GET first, so a revoked token or
 a removed editor stops working at once in every process, not only in the one that changed it.
 
-Sign-in failures are throttled per account and per client address in memory (`Throttle`): it is
-per process, so N processes allow at most N times the limit, which still defeats guessing.
+Sessions: the signed cookie names a session id; the editor's record lists the live ones (only
+their SHA-256, with the wall-clock time each expires). Signing out removes one; a password change
+or "sign out everywhere" empties the list in the same write; removing an editor removes the list
+with them, so re-adding the name starts with none. At most `MAX_SESSIONS` per editor (the oldest
+ends first). A rehash at sign-in (raised Argon2 parameters) is not a password change and keeps
+them.
+
+Sign-in throttling is `archive.signin`.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,7 +39,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from archive.errors import Conflict, InvalidInput, NotFound, StorageError, TooManyRequests
+from archive.errors import Conflict, InvalidInput, NotFound, StorageError
 from archive.models import utcnow
 from archive.storage import ObjectStore
 
@@ -44,6 +50,8 @@ MAX_ATTEMPTS = 30
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # Argon2 hashes anything, but nobody types more; refuses a CPU-burning POST
 TOKEN_PREFIX = "arch_"
+SESSION_LIFETIME = 12 * 3600  # seconds; the cookie's Max-Age is the same
+MAX_SESSIONS = 20  # per editor: phones, laptops, a lab computer; the oldest ends first
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 GENERIC_FAILURE = "Wrong username or password."
 T = TypeVar("T")
@@ -105,21 +113,29 @@ class JsonDocument:
             self._checked_at = time.monotonic()
 
     def change(self, apply: Callable[[dict[str, Any]], T]) -> T:
-        """Apply `apply` to a fresh copy and write it back; retried when another writer won."""
+        """Apply `apply` to a fresh copy and write it back; retried when another writer won.
+        When `apply` leaves the document as it was, nothing is written."""
         for attempt in range(MAX_ATTEMPTS):
             value, etag = self._load()
+            before = _canonical(value)
             result = apply(value)
+            if etag is not None and _canonical(value) == before:
+                self._remember(value, etag)
+                return result
             try:
                 stored = self.store.put_json(self.key, value, if_match=etag,
                                              if_none_match=etag is None)
             except Conflict:
                 time.sleep(secrets.SystemRandom().uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
-            with self._lock:
-                self._value, self._etag = value, stored.etag
-                self._checked_at = time.monotonic()
+            self._remember(value, stored.etag)
             return result
         raise Conflict(f"{self.key} is changing too fast to save this change; try again.")
+
+    def _remember(self, value: dict[str, Any], etag: str) -> None:
+        with self._lock:
+            self._value, self._etag = value, etag
+            self._checked_at = time.monotonic()
 
     def _load(self) -> tuple[dict[str, Any], str | None]:
         try:
@@ -128,6 +144,10 @@ class JsonDocument:
             return {"version": FORMAT_VERSION}, None
         assert result is not None
         return _parse(result[0], self.key), result[1]
+
+
+def _canonical(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def _parse(raw: bytes, key: str) -> dict[str, Any]:
@@ -174,14 +194,17 @@ class Auth:
         return name
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password ends every session of that editor (in the same write)."""
+        self._store_hash(name, self.hasher.hash(check_password(password)), end_sessions=True)
+
+    def _store_hash(self, name: str, hashed: str, *, end_sessions: bool) -> None:
         name = normalise_username(name)
-        hashed = self.hasher.hash(check_password(password))
 
         def apply(doc: dict[str, Any]) -> None:
-            user = doc.get("users", {}).get(name)
-            if user is None:
-                raise NotFound(f"There is no editor called {name!r}.")
+            user = _user(doc, name)
             user["hash"] = hashed
+            if end_sessions:
+                user["sessions"] = {}
 
         self.users.change(apply)
 
@@ -228,9 +251,59 @@ class Auth:
         return self._dummy_hash
 
     def _rehash(self, name: str, password: str) -> None:
-        """Parameters were raised since this hash was made: upgrade it while we know it."""
-        with contextlib.suppress(NotFound, InvalidInput):
-            self.set_password(name, password)
+        """Parameters were raised since this hash was made: upgrade it while we know it (the
+        same password, so the editor's sessions stay)."""
+        with contextlib.suppress(NotFound):
+            self._store_hash(name, self.hasher.hash(password), end_sessions=False)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def start_session(self, name: str) -> str:
+        """A new live session for an existing editor: its id, for the signed cookie."""
+        name = normalise_username(name)
+        sid = secrets.token_urlsafe(32)
+
+        def apply(doc: dict[str, Any]) -> None:
+            user = _user(doc, name)
+            now = time.time()
+            sessions = _live_sessions(user, now)
+            sessions[_session_digest(sid)] = now + SESSION_LIFETIME
+            newest = sorted(sessions.items(), key=lambda item: item[1])[-MAX_SESSIONS:]
+            user["sessions"] = dict(newest)
+
+        self.users.change(apply)
+        return sid
+
+    def session_alive(self, name: str, sid: str, *, fresh: bool = False) -> bool:
+        """Whether `sid` is a live session of editor `name` (ended, expired or unknown: no)."""
+        if not sid:
+            return False
+        user = self.users.read(fresh=fresh).get("users", {}).get(normalise_username(name))
+        if not isinstance(user, dict):
+            return False
+        expires = _live_sessions(user, time.time()).get(_session_digest(sid))
+        return expires is not None
+
+    def end_session(self, name: str, sid: str) -> None:
+        """Sign one session out (nothing to do when it already ended)."""
+        name, digest = normalise_username(name), _session_digest(sid)
+
+        def apply(doc: dict[str, Any]) -> None:
+            user = doc.get("users", {}).get(name)
+            if isinstance(user, dict) and digest in (user.get("sessions") or {}):
+                user["sessions"] = _live_sessions(user, time.time())
+                user["sessions"].pop(digest, None)
+
+        self.users.change(apply)
+
+    def end_all_sessions(self, name: str) -> None:
+        """Sign the editor out everywhere."""
+        name = normalise_username(name)
+
+        def apply(doc: dict[str, Any]) -> None:
+            _user(doc, name)["sessions"] = {}
+
+        self.users.change(apply)
 
     # -- API tokens ------------------------------------------------------------------------
 
@@ -279,6 +352,26 @@ class Auth:
         return None
 
 
+def _user(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    user = doc.get("users", {}).get(name)
+    if not isinstance(user, dict):
+        raise NotFound(f"There is no editor called {name!r}.")
+    return user
+
+
+def _session_digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _live_sessions(user: dict[str, Any], now: float) -> dict[str, float]:
+    """The editor's sessions that have not expired (a copy)."""
+    sessions = user.get("sessions")
+    if not isinstance(sessions, dict):
+        return {}
+    return {digest: float(expires) for digest, expires in sessions.items()
+            if isinstance(expires, int | float) and expires > now}
+
+
 def _info(token_id: str, record: dict[str, Any]) -> TokenInfo:
     return TokenInfo(id=token_id, user=str(record.get("user", "")),
                      label=str(record.get("label", "")), created_at=str(record.get("created_at")))
@@ -288,87 +381,3 @@ def _drop_tokens(doc: dict[str, Any], matches: Callable[[dict[str, Any]], bool])
     tokens = doc.setdefault("tokens", {})
     for token_id in [tid for tid, record in tokens.items() if matches(record)]:
         del tokens[token_id]
-
-
-class Throttle:
-    """Sliding-window failure counter: at most `limit` failures per `window` seconds per key.
-
-    Keys are `account:<name>` (whether or not the account exists, so the answer does not reveal
-    it) and `address:<ip>`. A throttled attempt is refused before any password is checked.
-    """
-
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.RLock()  # take() checks under the same lock
-
-    def check(self, key: str) -> None:
-        """Raise TooManyRequests (with Retry-After seconds) while `key` is over its limit."""
-        with self._lock:
-            recent = self._recent(key)
-            if len(recent) >= self.limit:
-                wait = int(recent[0] + self.window - self.clock()) + 1
-                raise TooManyRequests(
-                    f"Too many failed sign-ins. Try again in {max(wait // 60, 1)} minute(s).",
-                    retry_after=wait,
-                )
-
-    def fail(self, key: str) -> None:
-        with self._lock:
-            self._recent(key).append(self.clock())
-
-    def take(self, key: str) -> None:
-        """Check and count an attempt in one step, so parallel guesses cannot all slip past
-        the limit while the (slow) password check runs; `refund` gives it back on success."""
-        with self._lock:
-            self.check(key)
-            self._recent(key).append(self.clock())
-
-    def refund(self, key: str) -> None:
-        with self._lock:
-            recent = self._failures.get(key)
-            if recent:
-                recent.pop()
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-    def _recent(self, key: str) -> deque[float]:
-        recent = self._failures.setdefault(key, deque())
-        while recent and recent[0] <= self.clock() - self.window:
-            recent.popleft()
-        if len(self._failures) > 10_000:  # forget idle keys so memory stays bounded
-            for idle in [k for k, v in self._failures.items() if not v and k != key]:
-                del self._failures[idle]
-        return recent
-
-
-class SignIn:
-    """Password sign-in with throttling per account (5 per 15 min) and per address (20)."""
-
-    def __init__(self, auth: Auth, *, account_limit: int = 5, address_limit: int = 20,
-                 window: float = 15 * 60) -> None:
-        self.auth = auth
-        self.accounts = Throttle(account_limit, window)
-        self.addresses = Throttle(address_limit, window)
-
-    def attempt(self, username: str, password: str, address: str) -> str | None:
-        """The editor's name, None for a wrong name or password, TooManyRequests when throttled."""
-        account = f"account:{normalise_username(username)[:64]}"
-        where = f"address:{address}"
-        self.addresses.take(where)
-        try:
-            self.accounts.take(account)
-        except TooManyRequests:
-            self.addresses.refund(where)
-            raise
-        name = self.auth.verify_password(username, password)
-        if name is None:
-            return None  # both attempts stay counted
-        self.accounts.clear(account)
-        self.addresses.refund(where)
-        return name

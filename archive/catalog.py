@@ -106,15 +106,22 @@ class CatalogView:
         self.data = data
         self.etag = etag
         self.cache: dict[Any, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards `_building` only, never held during a build
+        self._building: dict[Any, threading.Lock] = {}
 
     def cached(self, key: Any, build: Callable[[], T]) -> T:
-        """Build a derived value once per snapshot, even with many threads asking at once."""
+        """Build a derived value once per snapshot, even with many threads asking at once.
+
+        One lock per key: a slow build (a 10,000-item feed) holds up only those who want that
+        value, never a page asking for another.
+        """
         try:
             return self.cache[key]  # type: ignore[no-any-return]
         except KeyError:
             pass
         with self._lock:
+            lock = self._building.setdefault(key, threading.Lock())
+        with lock:
             if key not in self.cache:
                 self.cache[key] = build()
             return self.cache[key]  # type: ignore[no-any-return]

@@ -50,7 +50,8 @@ def user_command(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "password":
             auth.set_password(args.name, read_new_password())
             audit.record(archive.store, actor, "user.password", args.name.lower())
-            print(f"Changed the password of {args.name.lower()}.")
+            print(f"Changed the password of {args.name.lower()} and signed them out "
+                  "everywhere.")
         elif args.action == "remove":
             auth.remove_user(args.name)
             audit.record(archive.store, actor, "user.remove", args.name.lower())
@@ -87,7 +88,8 @@ def token_command(args: argparse.Namespace, settings: Settings) -> int:
 def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     user = verbs.add_parser("user", help="manage editors (who may upload and edit)")
     user_actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for action, text in (("add", "add an editor"), ("password", "change an editor's password"),
+    for action, text in (("add", "add an editor"),
+                         ("password", "change an editor's password (ends all their sessions)"),
                          ("remove", "remove an editor and revoke their tokens")):
         user_actions.add_parser(action, help=text).add_argument("name", metavar="NAME")
     user_actions.add_parser("list", help="list editors")

@@ -338,27 +338,4 @@ def test_a_login_form_with_a_wrong_csrf_token_is_refused(store: ObjectStore,
     assert client.get("/upload", follow_redirects=False).status_code == 303
 
 
-def test_parallel_guesses_cannot_outrun_the_limit(store: ObjectStore) -> None:
-    """Forty guesses at once: only the account's limit of them reach the password check."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from archive.auth import SignIn
-    from archive.errors import TooManyRequests
-
-    add_editor(store)
-    sign_in = SignIn(Auth(store, ttl=60))
-    barrier = Barrier(40)
-
-    def guess(n: int) -> str:
-        barrier.wait()
-        try:
-            return "checked" if sign_in.attempt("editor", f"wrong-{n}", f"10.0.0.{n}") is None \
-                else "signed in"
-        except TooManyRequests:
-            return "throttled"
-
-    with ThreadPoolExecutor(40) as pool:
-        outcomes = list(pool.map(guess, range(40)))
-    assert outcomes.count("checked") == 5
-    assert outcomes.count("throttled") == 35
+# Parallel guesses, back-off and shared counters: tests/test_signin.py.

@@ -1,10 +1,12 @@
-"""Editors' pages: sign-in, upload with live status, edit / publish / delete, the audit log.
+"""Editors' pages: sign-in and out, their account, upload with live status, edit / publish /
+delete, the audit log.
 
 Pages for editors redirect anyone else to /login; every POST refuses cross-site requests,
 needs a signed-in editor (401) and the session's CSRF token (403), in that order, before it
 reads a file or changes anything. Ingests run in the background (`archive.jobs`): the upload
 page's script polls `/upload/jobs/{id}`, and without JavaScript the same address is a page that
-refreshes itself until the recording is ready, then redirects to it.
+refreshes itself until the recording is ready, then redirects to it. Whatever may wait on
+storage (sessions, sign-in counters, audit events) runs in a worker thread, never on the loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from archive import audit, editing
+from archive.auth import check_password
 from archive.errors import InvalidInput, TooManyRequests, Unauthorized
 from archive.jobs import Job
 from archive.models import ACADEMIC_ROLES, EPISODE_TYPES, LICENCES, Episode, Person
@@ -28,6 +31,8 @@ from archive.web.guard import (
     check_same_origin,
     client_address,
     csrf_token,
+    end_session,
+    get_auth,
     get_jobs,
     get_signin,
     session_editor,
@@ -118,7 +123,7 @@ async def login_page(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """Throttled per account and per address; one message for every wrong name or password.
+    """Throttled (`archive.signin`); one message for every wrong name or password.
 
     The form carries the session's CSRF token, and a token sent must match. A post without one
     (a script that never loaded the form) is accepted: login CSRF needs a victim's browser, and
@@ -131,27 +136,90 @@ async def login(request: Request) -> Response:
         check_csrf(request, form.get("csrf"))
     username, target = form.get("username").strip(), safe_next(form.get("next"))
     context = {"next": target, "username": username[:64]}
+    address = client_address(request)
     try:
         user = await run_in_threadpool(get_signin(request).attempt, username,
-                                       form.get("password"), client_address(request))
+                                       form.get("password"), address)
     except TooManyRequests as error:
-        return page(request, "login.html", {**context, "error": error.message}, 429,
-                    {"Retry-After": str(error.retry_after)})
+        return throttled_page(request, "login.html", context, error)
     if user is None:
         return page(request, "login.html", {**context, "error": "Wrong username or password."},
                     401)
-    start_session(request, user)
-    audit.safe_record(request.app.state.archive.store, user, "session.login", user,
-                      address=client_address(request))
+    sid = await run_in_threadpool(get_auth(request).start_session, user)
+    start_session(request, user, sid)
+    await record(request, user, "session.login", user, address=address)
     return RedirectResponse(target, 303, headers=NO_STORE)
 
 
+def throttled_page(request: Request, template: str, context: dict[str, Any],
+                   error: TooManyRequests) -> Response:
+    return page(request, template, {**context, "error": error.message}, 429,
+                {"Retry-After": str(error.retry_after)})
+
+
+async def record(request: Request, actor: str, action: str, target: str = "",
+                 **detail: Any) -> None:
+    """An audit event for a change already made (a failed write is logged, not raised)."""
+    store = request.app.state.archive.store
+    await run_in_threadpool(lambda: audit.safe_record(store, actor, action, target, **detail))
+
+
 async def logout(request: Request) -> Response:
+    """End this session on the server too, so a copy of the cookie stops working."""
     check_same_origin(request)
     form = await small_form(request)
     check_csrf(request, form.get("csrf"))
-    request.session.clear()
+    user = await run_in_threadpool(end_session, request)
+    if user:
+        await record(request, user, "session.logout", user)
     return RedirectResponse("/", 303, headers=NO_STORE)
+
+
+async def logout_everywhere(request: Request) -> Response:
+    """End every session of this editor: other browsers, and any copied cookie."""
+    form = await small_form(request)
+    user = await editor_for_change(request, form.get("csrf"))
+    await run_in_threadpool(get_auth(request).end_all_sessions, user)
+    request.session.clear()
+    await record(request, user, "session.logout_everywhere", user)
+    return RedirectResponse("/", 303, headers=NO_STORE)
+
+
+# -- the editor's account ----------------------------------------------------------------------
+
+
+async def account_page(request: Request) -> Response:
+    if await editor_for_page(request) is None:
+        return to_login(request)
+    return page(request, "account.html", {"saved": request.query_params.get("saved", ""),
+                                          "error": ""})
+
+
+async def change_password(request: Request) -> Response:
+    """Needs the current password (throttled like sign-in); ends every session of the editor,
+    then carries on in this browser with a new one."""
+    form = await small_form(request)
+    user = await editor_for_change(request, form.get("csrf"))
+    new = form.get("new_password")
+    try:
+        if new != form.get("new_password_again"):
+            raise InvalidInput("The two new passwords differ.")
+        check_password(new)
+    except InvalidInput as error:
+        return page(request, "account.html", {"saved": "", "error": error.message}, 422)
+    try:
+        confirmed = await run_in_threadpool(get_signin(request).attempt, user,
+                                            form.get("current_password"),
+                                            client_address(request))
+    except TooManyRequests as error:
+        return throttled_page(request, "account.html", {"saved": ""}, error)
+    if confirmed != user:
+        return page(request, "account.html", {"saved": "", "error": "Wrong password."}, 401)
+    auth = get_auth(request)
+    await run_in_threadpool(auth.set_password, user, new)
+    start_session(request, user, await run_in_threadpool(auth.start_session, user))
+    await record(request, user, "user.password", user)
+    return RedirectResponse("/account?saved=password", 303, headers=NO_STORE)
 
 
 # -- upload ------------------------------------------------------------------------------------
@@ -341,6 +409,9 @@ routes: list[BaseRoute] = [
     Route("/login", login_page, methods=["GET", "HEAD"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
+    Route("/account", account_page, methods=["GET", "HEAD"]),
+    Route("/account/password", change_password, methods=["POST"]),
     Route("/upload", upload_page, methods=["GET", "HEAD"]),
     Route("/upload", upload, methods=["POST"]),
     Route("/upload/jobs/{job_id}", job_status, methods=["GET", "HEAD"]),

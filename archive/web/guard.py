@@ -5,6 +5,10 @@
   from sign-in. Unlike Starlette's SessionMiddleware, the cookie is only sent when the session
   changed: a signed-in editor's browser must never get a Set-Cookie on a publicly cacheable
   feed or media response, where a shared cache could hand it to someone else.
+- A signature only proves the server made the cookie, so the cookie's session id must also be
+  live on the server (`Auth.session_alive`, in `auth/users.json`): signing out, a password change
+  and "sign out everywhere" end sessions for every copy of the cookie, in every process. Editor
+  pages and every change check against a fresh read; draft media within `catalog_ttl` seconds.
 - Every state-changing form carries a synchronizer token kept in the session (`csrf_token`,
   `check_csrf`); requests a browser marks as coming from another site (`Sec-Fetch-Site`
   cross-site or same-site, or an `Origin` that is not ours) are refused before anything else,
@@ -27,11 +31,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive.auth import Auth, SignIn
+from archive.auth import SESSION_LIFETIME, Auth
 from archive.errors import Forbidden
 from archive.jobs import JobRunner
+from archive.signin import SignIn
 
-SESSION_MAX_AGE = 12 * 3600
+SESSION_MAX_AGE = SESSION_LIFETIME
 COOKIE_NAME = "archive_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CROSS_SITE = "This request came from another site, so it was refused."
@@ -95,7 +100,7 @@ def install(state: Any) -> None:
     """The editors' long-lived parts: users and tokens, sign-in throttling, upload jobs."""
     archive = state.archive
     state.auth = Auth(archive.store, ttl=archive.settings.catalog_ttl)
-    state.signin = SignIn(state.auth)
+    state.signin = SignIn(state.auth, ttl=archive.settings.catalog_ttl)
     state.jobs = JobRunner(archive.store)
 
 
@@ -150,22 +155,33 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise Forbidden(BAD_CSRF)
 
 
-def start_session(request: Request, user: str) -> None:
-    """Sign in: a new session (new id and CSRF token) so nothing from before carries over."""
+def start_session(request: Request, user: str, sid: str) -> None:
+    """Sign in with a session id from `Auth.start_session`: a new session (new id and CSRF
+    token) so nothing from before carries over."""
     request.session.clear()
-    request.session.update({"user": user, "sid": secrets.token_urlsafe(16),
-                            "csrf": secrets.token_urlsafe(32)})
+    request.session.update({"user": user, "sid": sid, "csrf": secrets.token_urlsafe(32)})
+
+
+def end_session(request: Request) -> str | None:
+    """Sign out: end the session on the server, then forget it here. Blocks on storage."""
+    name, sid = request.session.get("user"), request.session.get("sid")
+    if isinstance(name, str) and name and isinstance(sid, str) and sid:
+        get_auth(request).end_session(name, sid)
+    request.session.clear()
+    return name if isinstance(name, str) and name else None
 
 
 # -- who is asking -----------------------------------------------------------------------------
 
 
 def session_editor(request: Request, *, fresh: bool = False) -> str | None:
-    """The signed-in editor, if they still exist (a removed editor's session ends)."""
-    name = request.session.get("user")
+    """The signed-in editor, if their session is still live on the server (not signed out, not
+    ended by a password change, the editor not removed); a dead session is forgotten.
+    May block on storage: call it from a worker thread."""
+    name, sid = request.session.get("user"), request.session.get("sid")
     if not isinstance(name, str) or not name:
         return None
-    if not get_auth(request).exists(name, fresh=fresh):
+    if not (isinstance(sid, str) and get_auth(request).session_alive(name, sid, fresh=fresh)):
         request.session.clear()
         return None
     return name
