@@ -137,7 +137,7 @@ def to_srt(transcript: Transcript) -> str:
     """SubRip, as Podcasting 2.0 asks: a speaker's name and a colon where the speaker changes."""
     captions, speaker = [], None
     for cue in transcript.cues:
-        lines = _text_lines(cue.text)
+        lines = [line.replace("-->", "->") for line in _text_lines(cue.text)]  # SRT cannot escape
         named = _speaker(cue.speaker)
         if named and named != speaker:
             lines = [f"{named}: {lines[0]}" if lines else f"{named}:", *lines[1:]]

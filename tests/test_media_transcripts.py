@@ -151,7 +151,8 @@ def test_srt_names_the_speaker_when_the_speaker_changes() -> None:
     srt = to_srt(SPOKEN)
     assert srt.startswith("1\n00:00:00,500 --> 00:00:02,000\nAda Lovelace: Welcome back.\n\n"
                           "2\n00:00:02,000 --> 00:00:04,250\nIt is good\nto be here.\n\n3\n")
-    assert "\nQ &  Team: Fish &  --> peas\n" in srt  # SRT has no escapes: tags are dropped
+    assert "\nQ &  Team: Fish &  -> peas\n" in srt  # SRT cannot escape: no tags, no arrows
+    assert srt.count("-->") == len(SPOKEN.cues)
     assert srt.endswith("\n4\n00:00:06,000 --> 00:00:07,000\nNobody said this.\n")
     again = parse_transcript(srt.encode())
     assert again.format == "srt"
