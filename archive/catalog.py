@@ -21,12 +21,14 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-from archive.errors import Conflict, Duplicate, NotFound, StorageError
+from archive.errors import ArchiveError, Conflict, Duplicate, NotFound, StorageError
 from archive.models import Episode, Person, Series, episode_prefix, utcnow
 from archive.storage import ObjectStore
 
 log = logging.getLogger("archive.catalog")
 CATALOG_KEY = "catalog.json"
+MISSING = ("catalog.json is missing: run `archive reindex` to rebuild it from every "
+           "episode's meta.json.")
 FORMAT_VERSION = 1
 MAX_ATTEMPTS = 50
 T = TypeVar("T")
@@ -48,6 +50,9 @@ class CatalogData:
     series: dict[str, Series] = field(default_factory=dict)
     episodes: dict[str, Episode] = field(default_factory=dict)
     updated_at: datetime = field(default_factory=utcnow)
+    # Keys `archive verify --repair` is moving to the trash, and since when: no change may
+    # name one of them (see `Catalog.change`), so a repair never races a commit.
+    moving_to_trash: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogData:
@@ -58,16 +63,27 @@ class CatalogData:
             series={s["slug"]: Series.from_dict(s) for s in data.get("series", [])},
             episodes={e["id"]: Episode.from_dict(e) for e in data.get("episodes", [])},
             updated_at=datetime.fromisoformat(data["updated_at"]),
+            moving_to_trash={str(k): str(v) for k, v in
+                             (data.get("moving_to_trash") or {}).items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "version": FORMAT_VERSION,
             "guid": self.guid,
             "updated_at": self.updated_at.isoformat(),
             "series": [s.to_dict() for s in sorted(self.series.values(), key=lambda s: s.slug)],
             "episodes": [e.to_dict() for e in sorted(self.episodes.values(), key=lambda e: e.id)],
         }
+        if self.moving_to_trash:
+            document["moving_to_trash"] = dict(sorted(self.moving_to_trash.items()))
+        return document
+
+    def file_keys(self) -> set[str]:
+        """Every object the catalogue names: episodes' files and series covers."""
+        keys = {f.key for e in self.episodes.values() for f in e.files.values()}
+        keys.update(s.cover.key for s in self.series.values() if s.cover)
+        return keys
 
     def unique_slug(self, slug: str, episode_id: str) -> str:
         """`slug`, or `slug-2`, `slug-3`… when another episode already has it."""
@@ -250,15 +266,23 @@ class Catalog:
 
     # -- changing -------------------------------------------------------------------------
 
-    def change(self, apply: Callable[[CatalogData], T]) -> T:
+    def change(self, apply: Callable[[CatalogData], T], *, check_new_keys: bool = True,
+               missing_ok: bool = True, replace_damaged: bool = False) -> T:
         """Read-modify-write `catalog.json` with If-Match, retrying on a lost race.
 
         `apply` mutates the document and may raise to abandon the change; it can run more than
-        once, so it must not have side effects outside the document.
+        once, so it must not have side effects outside the document. Every object the change
+        newly names must exist (HEAD, after the read) and must not be on its way to the trash,
+        so a commit never names an object that is gone, whatever `verify --repair` does.
+        `missing_ok=False` refuses to start a new catalogue; `replace_damaged` (reindex)
+        overwrites one that cannot be read.
         """
         for attempt in range(MAX_ATTEMPTS):
-            data, etag = self._load_for_change()
+            data, etag = self._load_for_change(missing_ok, replace_damaged)
+            named_before = data.file_keys() if check_new_keys else set()
             result = apply(data)
+            if check_new_keys:
+                self._check_new_keys(data.file_keys() - named_before, data)
             data.updated_at = utcnow()
             try:
                 stored = self.store.put_json(
@@ -273,12 +297,30 @@ class Catalog:
             return result
         raise Conflict("The catalogue is changing too fast to save this change; try again.")
 
-    def _load_for_change(self) -> tuple[CatalogData, str | None]:
+    def _load_for_change(self, missing_ok: bool = True, replace_damaged: bool = False
+                         ) -> tuple[CatalogData, str | None]:
         try:
             raw, etag = self.store.get_bytes(CATALOG_KEY) or (b"", None)
         except NotFound:
+            if not missing_ok:
+                raise StorageError(MISSING) from None
             return CatalogData(), None
-        return _parse(raw), etag
+        try:
+            return _parse(raw), etag
+        except StorageError:
+            if not replace_damaged:
+                raise
+            return CatalogData(), etag
+
+    def _check_new_keys(self, keys: set[str], data: CatalogData) -> None:
+        """Refuse to name an object a repair is moving, or one that is no longer there."""
+        for key in sorted(keys):
+            if key in data.moving_to_trash:
+                raise Conflict(f"{key} is being moved to the trash by `archive verify "
+                               "--repair`; nothing was published: upload it again.")
+            if not self.store.exists(key):
+                raise Conflict(f"{key} was removed before it could be published (by `archive "
+                               "verify --repair` with a short --grace?): upload it again.")
 
     def stage(self, episode_id: str) -> Stage:
         """Start publishing an episode: upload its objects, then `commit`; see `Stage`."""
@@ -337,7 +379,15 @@ def _parse(raw: bytes) -> CatalogData:
         document = json.loads(raw)
     except ValueError:
         raise StorageError("catalog.json is not valid JSON; run `archive reindex`.") from None
-    return CatalogData.from_dict(document)
+    if not isinstance(document, dict):
+        raise StorageError("catalog.json is not a catalogue; run `archive reindex`.")
+    try:
+        return CatalogData.from_dict(document)
+    except StorageError:
+        raise
+    except (ArchiveError, AttributeError, KeyError, TypeError, ValueError) as error:
+        raise StorageError(f"catalog.json cannot be read ({type(error).__name__}); run "
+                           "`archive reindex`.") from None
 
 
 class Stage:
@@ -364,6 +414,8 @@ class Stage:
         return f"{self.prefix}{name}"
 
     def commit(self, episode: Episode, series: Series | None = None) -> Episode:
+        """Name the episode in the catalogue. `Catalog.change` first checks (HEAD) every staged
+        object it names: one removed meanwhile fails the commit instead of being published."""
         if episode.id != self.episode_id:
             raise ValueError("episode id does not match the staged objects")
         # Once the catalogue names the episode its objects are never discarded, even if what

@@ -61,14 +61,24 @@ def reindex_command(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("verify")
 def verify_command(args: argparse.Namespace, settings: Settings) -> int:
-    from archive.fixity import verify
+    from archive.fixity import empty_trash, verify
 
+    if args.empty_trash:
+        if args.older_than is None:
+            return fail("--empty-trash needs --older-than DAYS (0 empties the whole trash).")
+        with open_archive(settings) as archive:
+            removed = empty_trash(archive.store, timedelta(days=args.older_than))
+        for key in removed:
+            print(f"REMOVED  {key}")
+        print(f"Removed {len(removed)} objects from the trash.")
+        return 0
     with open_archive(settings) as archive:
         report = verify(
             archive.catalog,
             repair=args.repair,
             grace=timedelta(minutes=args.grace),
             checksums=not args.quick,
+            force=args.force,
         )
     for line in report.damaged:
         print(f"DAMAGED  {line}")
@@ -76,11 +86,29 @@ def verify_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ORPHAN   {key}")
     for key in report.repaired:
         print(f"REPAIRED {key}")
+    for key, target in report.trashed:
+        print(f"TRASHED  {key} -> {target}")
     print(
         f"Checked {report.checked} objects: {len(report.damaged)} damaged, "
-        f"{len(report.orphans)} orphaned, {len(report.repaired)} repaired."
+        f"{len(report.orphans)} orphaned, {len(report.repaired)} repaired, "
+        f"{len(report.trashed)} moved to trash."
     )
     return 0 if report.ok else 1
+
+
+def _amount(unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number of `unit`, 0 or more (a timedelta can hold it)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not 0 <= value <= 10_000_000:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"give a number of {unit} from 0 to 10000000")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,11 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify_parser = verbs.add_parser("verify", help="re-check checksums and find orphans")
     verify_parser.add_argument("--repair", action="store_true",
-                               help="remove orphaned objects and restore missing meta.json")
-    verify_parser.add_argument("--grace", type=float, default=0, metavar="MINUTES",
-                               help="leave objects younger than this alone (a live archive)")
+                               help="move orphaned objects to trash/, restore missing meta.json, "
+                               "finish interrupted deletes")
+    verify_parser.add_argument("--grace", type=_amount("minutes"), default=1440,
+                               metavar="MINUTES", help="leave objects younger than this alone: "
+                               "uploads in flight (default: a day)")
+    verify_parser.add_argument("--force", action="store_true",
+                               help="repair even when it moves more than 10%% of the objects")
     verify_parser.add_argument("--quick", action="store_true",
                                help="check sizes only, do not re-read every byte")
+    verify_parser.add_argument("--empty-trash", action="store_true",
+                               help="delete what verify --repair moved to trash/ (only that)")
+    verify_parser.add_argument("--older-than", type=_amount("days"), metavar="DAYS",
+                               help="with --empty-trash: what has been there this long")
 
     for extend in EXTENSIONS:
         extend(verbs)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive import audit, sidecars
+from archive import audit, removal, sidecars
 from archive.catalog import CatalogData
 from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecording, NotFound
 from archive.ingest import Metadata, resolve_series, tag_delivery
@@ -88,6 +88,8 @@ def update_episode(archive: Archive, episode_id: str, changes: dict[str, Any], a
         committed = _commit(archive, change)
     audit.safe_record(archive.store, actor, "episode.update", episode_id,
                       fields=sorted(changes), title=committed.title)
+    if committed.draft and not base.draft:
+        removal.finish(archive.catalog, [], "unpublished")
     return committed
 
 
@@ -124,9 +126,9 @@ def replace_sidecars(archive: Archive, episode_id: str, actor: str, *,
 
 
 def delete_episode(archive: Archive, episode_id: str, actor: str) -> Episode:
-    """Remove the episode from the catalogue first (readers stop seeing it at once), then
-    every object under its prefix. A failure after the first step leaves only orphans, which
-    `archive verify --repair` removes."""
+    """Delete for good: a tombstone first (so nothing ever brings the episode back), then the
+    catalogue (readers stop seeing it at once), then every object under its prefix and its
+    words in the search snapshot. What a failure leaves, `archive verify --repair` finishes."""
 
     def apply(data: CatalogData) -> Episode:
         episode = data.episodes.pop(episode_id, None)
@@ -135,11 +137,19 @@ def delete_episode(archive: Archive, episode_id: str, actor: str) -> Episode:
         return episode
 
     with _episode_lock(episode_id):
-        removed = archive.catalog.change(apply)
-        keys = archive.catalog.episode_keys(episode_id)
-        archive.catalog.remove_objects(keys)
-    audit.safe_record(archive.store, actor, "episode.delete", episode_id, title=removed.title,
-                      objects=len(keys))
+        removal.write_tombstone(archive.store, _current(archive, episode_id, None))
+        try:
+            removed = archive.catalog.change(apply)
+        except NotFound:
+            raise  # deleted meanwhile: the tombstone is right
+        except BaseException:
+            with contextlib.suppress(ArchiveError):  # unsure whether it landed: keep it
+                if episode_id in archive.catalog.refresh().data.episodes:
+                    removal.forget_tombstone(archive.store, episode_id)
+            raise
+        audit.safe_record(archive.store, actor, "episode.delete", episode_id,
+                          title=removed.title)
+        removal.finish(archive.catalog, [episode_id], "deleted")
     return removed
 
 

@@ -1,21 +1,50 @@
 """`archive verify` and `archive reindex`: fixity checks, orphan clean-up, catalogue rebuild.
 
 Publishing writes media first and the catalogue last, so a crash leaves objects nobody names;
-`verify` finds them (and, with repair, removes them) and re-checks every stored checksum.
+`verify` finds them and re-checks every stored checksum. `--repair` is built never to lose the
+archive:
+
+- it refuses to run without a readable `catalog.json`, or when the catalogue names clearly
+  fewer episodes than the bucket holds (`episodes/*/meta.json` of episodes not deleted): the
+  answer then is `archive reindex`, not a clean-up;
+- it never touches a `meta.json` (reindex's source), nor anything under the prefix of an
+  episode the catalogue has lost; objects younger than the grace period (a day by default)
+  are uploads in flight and are left alone;
+- orphans are moved (copied, then deleted) to `trash/<date>/<key>`, never deleted, and only
+  up to a tenth of the objects unless `--force`; `--empty-trash --older-than DAYS` removes them;
+- before moving, it names the keys in the catalogue (`moving_to_trash`), so a commit that
+  races it is refused rather than published with a missing file (see `Catalog.change`);
+- what a delete left behind (a tombstone says the episode was deleted) is removed outright:
+  that finishes the delete, and a takedown keeps no copy in the trash.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from archive.catalog import Catalog, CatalogData, meta_key, series_meta_key
-from archive.errors import ArchiveError, NotFound
-from archive.models import Episode, Series, episode_prefix
+from archive import removal
+from archive.catalog import (
+    MISSING,
+    Catalog,
+    CatalogData,
+    CatalogView,
+    meta_key,
+    series_meta_key,
+)
+from archive.errors import ArchiveError, Conflict, NotFound, StorageError
+from archive.models import Episode, Series
+from archive.storage import ObjectInfo, ObjectStore
 
 SERIES_PREFIX = "series/"
+EPISODES_PREFIX = "episodes/"
+TRASH_PREFIX = "trash/"
+DEFAULT_GRACE = timedelta(days=1)
+MAX_TRASH_SHARE = 0.10  # of the objects under episodes/ and series/, per repair
+MAX_LOST_SHARE = 0.10  # of the episodes in the bucket the catalogue may fail to name
+ANNOUNCEMENT_TTL = timedelta(days=1)  # a repair that died keeps nothing blocked for longer
 
 
 @dataclass
@@ -24,35 +53,81 @@ class Report:
     damaged: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    trashed: list[tuple[str, str]] = field(default_factory=list)  # (key, where it went)
 
     @property
     def ok(self) -> bool:
         return not self.damaged and not self.orphans
 
 
+@dataclass
+class _Survey:
+    """The bucket compared with the catalogue."""
+
+    objects: int = 0  # under episodes/ and series/
+    lost: set[str] = field(default_factory=set)  # episodes with a meta.json, not catalogued
+    live: int = 0  # episodes with a meta.json, not deleted
+    orphans: list[str] = field(default_factory=list)
+    leftovers: dict[str, list[str]] = field(default_factory=dict)  # deleted id -> its keys
+    unnamed_series: list[str] = field(default_factory=list)  # series meta.json not catalogued
+
+
 def verify(
     catalog: Catalog,
     *,
     repair: bool = False,
-    grace: timedelta = timedelta(0),
+    grace: timedelta = DEFAULT_GRACE,
     checksums: bool = True,
+    force: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Report:
-    """Check every object the catalogue names; list (and with repair, remove) the rest.
-
-    Objects younger than `grace` are left alone: on a live archive they may belong to an
-    ingest that has not committed yet.
-    """
+    """Check every object the catalogue names; list the rest (with repair, see the module)."""
     report = Report()
-    data = catalog.refresh().data
-    referenced = _referenced_keys(data)
+    _readable(catalog)
+    cutoff = datetime.now(UTC) - grace
+    listing = [info for prefix in (EPISODES_PREFIX, SERIES_PREFIX)
+               for info in catalog.store.list(prefix)]
+    deleted = removal.tombstoned(catalog.store)
+    data = _readable(catalog).data  # after listing: commits that landed meanwhile count
+    survey = _survey(listing, data, deleted, cutoff)
+    if repair:
+        _refuse_if_unsafe(survey, force)  # before anything is written
+    trash = _trash_index(catalog) if repair else {}
+    _check_named(catalog, data, report, repair, checksums, trash, progress)
+    _report_inconsistencies(report, data, survey, deleted, cutoff)
+    if not repair:
+        report.orphans.extend(survey.orphans)
+        _unfinished_uploads(catalog, report, repair, cutoff)
+        return report
+    _unfinished_uploads(catalog, report, repair, cutoff)
+    _finish_deletions(catalog, report, survey)
+    report.trashed = move_to_trash(catalog, survey.orphans)
+    return report
+
+
+def _readable(catalog: Catalog) -> CatalogView:
+    """The catalogue, or a refusal: without it every object would look like an orphan."""
+    view = catalog.refresh()  # raises StorageError (run reindex) when it cannot be read
+    if view.etag is None:
+        raise StorageError(MISSING)
+    return view
+
+
+def _check_named(catalog: Catalog, data: CatalogData, report: Report, repair: bool,
+                 checksums: bool, trash: dict[str, str],
+                 progress: Callable[[str], None] | None) -> None:
+    """Sizes and checksums of every catalogued object; with repair, a missing meta.json is
+    written again and a file found in the trash is put back."""
     for episode in data.episodes.values():
         for role, media in episode.files.items():
             if progress:
                 progress(media.key)
             problem = _check_object(catalog, media.key, media.size, media.sha256, checksums)
             report.checked += 1
-            if problem:
+            if problem == "missing" and repair and media.key in trash:
+                catalog.store.copy(trash[media.key], media.key)
+                report.repaired.append(f"{media.key} (put back from {trash[media.key]})")
+            elif problem:
                 report.damaged.append(f"{episode.id} {role}: {problem}")
         if not catalog.store.exists(meta_key(episode.id)):
             if repair:
@@ -60,37 +135,103 @@ def verify(
                 report.repaired.append(meta_key(episode.id))
             else:
                 report.damaged.append(f"{episode.id}: meta.json is missing")
-    cutoff = datetime.now(UTC) - grace
-    for prefix in ("episodes/", SERIES_PREFIX):
-        for info in catalog.store.list(prefix):
-            if info.key in referenced:
-                continue
-            if info.last_modified and grace and info.last_modified > cutoff:
-                continue
-            report.orphans.append(info.key)
-    for key, upload_id, started in catalog.store.unfinished_uploads("episodes/"):
-        if started and grace and started > cutoff:
+
+
+def _survey(listing: list[ObjectInfo], data: CatalogData,
+            deleted: dict[str, datetime | None], cutoff: datetime) -> _Survey:
+    survey = _Survey(objects=len(listing))
+    metas = {_episode_id(info.key) for info in listing
+             if info.key.startswith(EPISODES_PREFIX) and info.key.endswith("/meta.json")}
+    live = {episode_id for episode_id in metas if episode_id and episode_id not in deleted}
+    survey.live = len(live | set(data.episodes))
+    survey.lost = live - set(data.episodes)
+    referenced = _referenced_keys(data)
+    series_metas = {info.key for info in listing
+                    if info.key.startswith(SERIES_PREFIX) and info.key.endswith("/meta.json")}
+    lost_series = {key.rsplit("/", 1)[0] + "/" for key in series_metas - referenced}
+    for info in listing:
+        owner = _episode_id(info.key)
+        if info.key in referenced or owner in survey.lost:
+            continue
+        if any(info.key.startswith(prefix) for prefix in lost_series):
+            if info.key in series_metas:
+                survey.unnamed_series.append(info.key)
+            continue
+        if owner and owner in deleted and owner not in data.episodes:
+            survey.leftovers.setdefault(owner, []).append(info.key)
+        elif info.key.endswith("/meta.json"):
+            continue  # reindex's source: never an orphan
+        elif not (info.last_modified and info.last_modified > cutoff):
+            survey.orphans.append(info.key)
+    return survey
+
+
+def _episode_id(key: str) -> str:
+    """The episode a key belongs to ('' for keys outside episodes/<id>/)."""
+    if not key.startswith(EPISODES_PREFIX):
+        return ""
+    head, _, rest = key[len(EPISODES_PREFIX):].partition("/")
+    return head if rest else ""
+
+
+def _report_inconsistencies(report: Report, data: CatalogData, survey: _Survey,
+                            deleted: dict[str, datetime | None], cutoff: datetime) -> None:
+    for episode_id in sorted(survey.lost):
+        report.damaged.append(f"{episode_id}: in the bucket but not in catalog.json "
+                              "(run `archive reindex`)")
+    for key in survey.unnamed_series:
+        report.damaged.append(f"{key}: a series not in catalog.json (run `archive reindex`)")
+    for episode_id in sorted(set(deleted) & set(data.episodes)):
+        when = deleted[episode_id]
+        if when is None or when < cutoff:
+            report.damaged.append(f"{episode_id}: its deletion did not finish (it has a "
+                                  "tombstone but is still in catalog.json); delete it again")
+
+
+def _refuse_if_unsafe(survey: _Survey, force: bool) -> None:
+    if survey.lost and len(survey.lost) > MAX_LOST_SHARE * survey.live:
+        raise Conflict(
+            f"catalog.json names {survey.live - len(survey.lost)} of the {survey.live} episodes "
+            "in the bucket: run `archive reindex` first; verify --repair will not run on a "
+            "catalogue that has lost episodes.")
+    moving = len(survey.orphans)
+    if moving > MAX_TRASH_SHARE * survey.objects and not force:
+        raise Conflict(
+            f"verify --repair would move {moving} of {survey.objects} objects to the trash "
+            f"(more than {MAX_TRASH_SHARE:.0%}): check the ORPHAN lines of `archive verify`, "
+            "then run it again with --force.")
+
+
+def _unfinished_uploads(catalog: Catalog, report: Report, repair: bool,
+                        cutoff: datetime) -> None:
+    """Multipart uploads never completed: nothing names them; abort the ones past the grace."""
+    for key, upload_id, started in catalog.store.unfinished_uploads(EPISODES_PREFIX):
+        if started and started > cutoff:
             continue  # an upload in flight
         if repair:
             catalog.store.abort_upload(key, upload_id)
             report.repaired.append(f"{key} (unfinished upload aborted)")
         else:
             report.orphans.append(f"{key} (unfinished upload)")
-    if repair and report.orphans:
-        # A commit may have landed while we listed: never delete what the catalogue now names.
-        report.orphans = [key for key in report.orphans
-                          if key not in _referenced_keys(catalog.refresh().data)]
-        catalog.remove_objects(report.orphans)
-        report.repaired.extend(report.orphans)
-        report.orphans = []
-    return report
+
+
+def _finish_deletions(catalog: Catalog, report: Report, survey: _Survey) -> None:
+    """What interrupted deletes left, removed outright (a tombstone is never resurrected);
+    and the search snapshot forgets every episode no longer published."""
+    for episode_id, keys in sorted(survey.leftovers.items()):
+        catalog.store.delete_many(keys)
+        report.repaired.extend(f"{key} (removed: episode {episode_id} was deleted)"
+                               for key in keys)
+    forgotten = removal.forget_in_search(catalog)
+    if forgotten:
+        report.repaired.append(f"search/index.sqlite ({forgotten} unpublished or deleted "
+                               "episodes removed)")
 
 
 def _referenced_keys(data: CatalogData) -> set[str]:
-    keys = {meta_key(e.id) for e in data.episodes.values()}
-    keys |= {f.key for e in data.episodes.values() for f in e.files.values()}
+    keys = data.file_keys()
+    keys |= {meta_key(e.id) for e in data.episodes.values()}
     keys |= {series_meta_key(s.slug) for s in data.series.values()}
-    keys |= {s.cover.key for s in data.series.values() if s.cover}
     return keys
 
 
@@ -110,12 +251,89 @@ def _check_object(catalog: Catalog, key: str, size: int, sha256: str, checksums:
     return ""
 
 
+# -- the trash -----------------------------------------------------------------------------
+
+
+def trash_key(key: str, day: datetime) -> str:
+    return f"{TRASH_PREFIX}{day.date().isoformat()}/{key}"
+
+
+def move_to_trash(catalog: Catalog, keys: Iterable[str]) -> list[tuple[str, str]]:
+    """Copy each key to `trash/<date>/<key>`, then delete it. The keys are first named in the
+    catalogue (`moving_to_trash`), in the same conditional write that checks no one names
+    them, so a commit racing the move is refused instead of published with a file missing."""
+    now = datetime.now(UTC)
+    claimed = _announce(catalog, list(keys), now)
+    moved: list[tuple[str, str]] = []
+    try:
+        for key in claimed:
+            target = trash_key(key, now)
+            try:
+                catalog.store.copy(key, target)
+            except NotFound:
+                continue  # removed meanwhile by whoever made it
+            catalog.store.delete(key)
+            moved.append((key, target))
+    finally:
+        if claimed:
+            _withdraw(catalog, claimed)
+    return moved
+
+
+def _announce(catalog: Catalog, keys: list[str], now: datetime) -> list[str]:
+    if not keys:
+        return []
+
+    def apply(data: CatalogData) -> list[str]:
+        stale = (now - ANNOUNCEMENT_TTL).isoformat()
+        data.moving_to_trash = {k: since for k, since in data.moving_to_trash.items()
+                                if since > stale}
+        named = _referenced_keys(data)
+        claimed = [key for key in keys if key not in named]
+        data.moving_to_trash.update(dict.fromkeys(claimed, now.isoformat()))
+        return claimed
+
+    return catalog.change(apply, missing_ok=False)
+
+
+def _withdraw(catalog: Catalog, keys: list[str]) -> None:
+    def apply(data: CatalogData) -> None:
+        for key in keys:
+            data.moving_to_trash.pop(key, None)
+
+    catalog.change(apply, missing_ok=False)
+
+
+def _trash_index(catalog: Catalog) -> dict[str, str]:
+    """Original key -> its newest copy in the trash."""
+    found: dict[str, str] = {}
+    for info in catalog.store.list(TRASH_PREFIX):
+        _, _, original = info.key[len(TRASH_PREFIX):].partition("/")
+        if original and info.key > found.get(original, ""):
+            found[original] = info.key
+    return found
+
+
+def empty_trash(store: ObjectStore, older_than: timedelta) -> list[str]:
+    """Delete what has been in the trash longer than `older_than`; returns the keys."""
+    cutoff = datetime.now(UTC) - older_than
+    keys = [info.key for info in store.list(TRASH_PREFIX)
+            if info.last_modified is None or info.last_modified <= cutoff]
+    store.delete_many(keys)
+    return keys
+
+
+# -- reindex -------------------------------------------------------------------------------
+
+
 def reindex(catalog: Catalog) -> CatalogData:
-    """Rebuild `catalog.json` from every `meta.json` (after loss or damage of the catalogue)."""
+    """Rebuild `catalog.json` from every `meta.json` (after loss or damage of the catalogue).
+    Deleted episodes (tombstones) stay deleted, whatever their interrupted delete left."""
+    deleted = removal.tombstoned(catalog.store)
     episodes: dict[str, Episode] = {}
     series: dict[str, Series] = {}
-    for info in catalog.store.list("episodes/"):
-        if info.key.endswith("/meta.json"):
+    for info in catalog.store.list(EPISODES_PREFIX):
+        if info.key.endswith("/meta.json") and _episode_id(info.key) not in deleted:
             try:
                 raw, _ = catalog.store.get_json(info.key)
                 episode = Episode.from_dict(raw)
@@ -142,8 +360,5 @@ def reindex(catalog: Catalog) -> CatalogData:
         data.series = series
         return data
 
-    return catalog.change(replace)
+    return catalog.change(replace, check_new_keys=False, replace_damaged=True)
 
-
-def episode_objects(catalog: Catalog, episode_id: str) -> list[str]:
-    return [info.key for info in catalog.store.list(episode_prefix(episode_id))]

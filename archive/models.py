@@ -66,6 +66,11 @@ LICENCE_URLS = {
     "cc-by-nc-nd-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
     "cc0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
 }
+# Episode fields for editors only: never in the public API, feeds, pages or the search index.
+# (Consent records and editors' notes belong here when they arrive.) `Episode.public_dict()`
+# leaves them out; code that renders for the public reads attributes it names, never these.
+PRIVATE_FIELDS = frozenset({"source_filename"})
+
 EPISODE_TYPES = ("full", "trailer", "bonus")
 MEDIUMS = ("podcast", "course")
 
@@ -529,6 +534,32 @@ class Episode:
             "published_at": self.published_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict()` without the fields that are for editors only (`PRIVATE_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in PRIVATE_FIELDS}
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What remains of a deleted episode: enough to say it existed and is gone, nothing of its
+    content. Its key names the id, so listing the tombstones lists the deletions."""
+
+    id: str
+    guid: str
+    deleted_at: datetime
+
+    @classmethod
+    def of(cls, episode: Episode) -> Tombstone:
+        return cls(episode.id, episode.guid, utcnow())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tombstone:
+        return cls(id=str(data.get("id") or ""), guid=str(data.get("guid") or ""),
+                   deleted_at=parse_datetime(data.get("deleted_at")) or utcnow())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "guid": self.guid, "deleted_at": self.deleted_at.isoformat()}
 
 
 def _provenance(value: Any) -> Provenance | None:

@@ -27,13 +27,13 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, Conflict, NotFound
 from archive.models import Episode, MediaFile
 from archive.storage import ObjectStore
 from feeds import sanitise_html
@@ -45,6 +45,8 @@ log = logging.getLogger("archive.search")
 
 SCHEMA_VERSION = 1  # bump when SCHEMA or what is indexed changes: old snapshots are ignored
 SNAPSHOT_KEY = "search/index.sqlite"
+SNAPSHOT_TYPE = "application/vnd.sqlite3"
+PRUNE_ATTEMPTS = 5
 CUE_BITS = 20  # up to a million cues per episode
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 # bm25 weights, in column order: title, speakers, affiliations, series, tags, description,
@@ -237,9 +239,26 @@ class SearchIndex:
     # -- persistence: a cold start restores the index instead of re-reading every transcript
 
     def snapshot(self) -> bytes:
-        """The whole index as one SQLite database image."""
+        """The whole index as one SQLite database image, holding nothing of removed episodes."""
+        return self.snapshot_with_ids()[0]
+
+    def snapshot_with_ids(self) -> tuple[bytes, set[str]]:
+        """The image and the episodes it holds, taken together."""
         with self._lock:
-            return self._db.serialize()
+            image = self._db.serialize()
+            ids = {row[0] for row in self._db.execute("SELECT episode_id FROM docs")}
+        return _compacted(image), ids
+
+    def episode_ids(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT episode_id FROM docs")}
+
+    def forget(self, episode_ids: Iterable[str]) -> None:
+        """Take episodes out of the index (their words stay in freed pages until `snapshot`)."""
+        with self._sync_lock, self._lock, self._db:
+            for episode_id in episode_ids:
+                self._remove(episode_id)
+            self._synced = None
 
     def restore(self, image: bytes) -> bool:
         """Replace the index with a snapshot; False (index unchanged) if it is not usable.
@@ -397,6 +416,22 @@ class SearchIndex:
         )
 
 
+def _compacted(image: bytes) -> bytes:
+    """A copy of the image with no trace of deleted rows. SQLite 3.40's FTS5 has no
+    secure-delete: a removed row's words stay in older index segments and freed pages, so the
+    segments are merged (`optimize` drops deleted entries) and the file rebuilt (VACUUM)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(image)
+        with db:
+            db.execute("INSERT INTO episodes (episodes) VALUES ('optimize')")
+            db.execute("INSERT INTO cues (cues) VALUES ('optimize')")
+        db.execute("VACUUM")
+        return db.serialize()
+    finally:
+        db.close()
+
+
 def _cue_range(doc: int) -> tuple[int, int]:
     low = doc << CUE_BITS
     return low, low + (1 << CUE_BITS) - 1
@@ -454,9 +489,50 @@ def load_snapshot(index: SearchIndex, store: ObjectStore) -> bool:
     return found is not None and index.restore(found[0])
 
 
-def save_snapshot(index: SearchIndex, store: ObjectStore) -> None:
-    """Store the index for the next cold start (any process's snapshot will do)."""
+def save_snapshot(index: SearchIndex, store: ObjectStore,
+                  published: Callable[[], Collection[str]] | None = None) -> None:
+    """Store the index for the next cold start (any process's snapshot will do).
+
+    `published` (the ids published now, read after the upload) guards against a process whose
+    index predates a delete or unpublish: what it put back is pruned again at once.
+    """
     try:
-        store.put_bytes(SNAPSHOT_KEY, index.snapshot(), "application/vnd.sqlite3")
+        image, ids = index.snapshot_with_ids()
+        store.put_bytes(SNAPSHOT_KEY, image, SNAPSHOT_TYPE)
+        if published is not None:
+            current = set(published())
+            if ids - current:
+                prune_snapshot(store, current)
     except ArchiveError as error:
         log.warning("search snapshot not saved: %s", error)
+
+
+def prune_snapshot(store: ObjectStore, published: Collection[str]) -> int:
+    """Rewrite the bucket's snapshot without the episodes not in `published` (after a delete
+    or unpublish, from any process: no index need be loaded); returns how many it removed.
+
+    The rewrite is conditional (If-Match), so a snapshot saved meanwhile is pruned in turn. A
+    snapshot that cannot be read or rewritten is deleted: it is only a faster cold start.
+    """
+    for _ in range(PRUNE_ATTEMPTS):
+        try:
+            found = store.get_bytes(SNAPSHOT_KEY)
+        except NotFound:
+            return 0
+        assert found is not None
+        image, etag = found
+        index = SearchIndex(fetch_workers=1)
+        if not index.restore(image):
+            store.delete(SNAPSHOT_KEY)
+            return 0
+        gone = index.episode_ids() - set(published)
+        if not gone:
+            return 0
+        index.forget(gone)
+        try:
+            store.put_bytes(SNAPSHOT_KEY, index.snapshot(), SNAPSHOT_TYPE, if_match=etag)
+            return len(gone)
+        except Conflict:
+            continue
+    store.delete(SNAPSHOT_KEY)
+    return 0

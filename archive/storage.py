@@ -288,6 +288,11 @@ class ObjectStore:
                     yield ObjectInfo(item["Key"], item["Size"], item.get("ETag", ""),
                                      item.get("LastModified"))
 
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy (no bytes through us); multipart for objects too large for one."""
+        with self._errors(source):
+            self._client.copy({"Bucket": self.bucket, "Key": source}, self.bucket, target)
+
     def delete(self, key: str) -> None:
         with self._errors(key):
             self._client.delete_object(Bucket=self.bucket, Key=key)
