@@ -47,8 +47,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def episode_json(episode: Episode, settings: Settings, *, editor: bool = False) -> dict[str, Any]:
-    """An episode as API clients see it: storage keys left out, absolute URLs added."""
-    data = episode.to_dict()
+    """An episode as API clients see it: storage keys left out, absolute URLs added, and the
+    private fields (`models.PRIVATE_FIELDS`) for editors only."""
+    data = episode.to_dict() if editor else episode.public_dict()
     data["revision"] = editing.revision(episode)
     data["url"] = f"{settings.base_url}/episodes/{episode.slug}"
     data["files"] = {
@@ -56,8 +57,6 @@ def episode_json(episode: Episode, settings: Settings, *, editor: bool = False) 
                "url": f"{settings.base_url}{episode_file_path(episode, role)}"}
         for role, media in episode.files.items()
     }
-    if not editor:
-        data.pop("source_filename", None)
     return data
 
 

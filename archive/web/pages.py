@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from archive import citations
-from archive.catalog import CatalogView
+from archive.catalog import Catalog, CatalogView
 from archive.config import Settings
 from archive.errors import ArchiveError, NotFound
 from archive.models import Episode, MediaFile
@@ -276,7 +276,9 @@ def sync_index(found: PageServices, view: CatalogView, store: ObjectStore) -> No
     changed = found.index.sync(view.published, views.series_titles(view),
                                load_cues_for_index(found.transcripts), token=view)
     if changed >= OPTIMIZE_AFTER:
-        save_snapshot(found.index, store)
+        # Pruned again if a delete or unpublish landed after this index was synced.
+        save_snapshot(found.index, store,
+                      lambda: {e.id for e in Catalog(store).refresh().published})
 
 
 def run_search(request: Request, text: str, page: int) -> Any:
