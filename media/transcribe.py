@@ -96,7 +96,9 @@ def load_model(spec: str | Path, *, cache_dir: Path | None = None) -> Recogniser
                              cpu_threads=len(os.sched_getaffinity(0)),
                              local_files_only=named and offline,
                              download_root=str(cache_dir) if cache_dir else None)
-    except Exception as error:
+    except MemoryError:  # out of memory is not a broken model
+        raise
+    except Exception as error:  # CTranslate2 and huggingface_hub raise many kinds
         raise _load_failure(source, named, offline, error) from None
     return Recogniser(model)
 
@@ -114,10 +116,10 @@ def _resolve(spec: str | Path) -> tuple[str, bool]:
                 "it must hold a model converted for faster-whisper."
             )
         return str(folder), False
-    if text in available_models() or re.fullmatch(r"[\w.-]+/[\w.-]+", text):
-        return text, True
     if isinstance(spec, Path) or text.startswith(("/", ".", "~")):
         raise TranscriptionError(f"The transcription model folder {folder} does not exist.")
+    if text in available_models() or re.fullmatch(r"[\w.-]+/[\w.-]+", text):  # or a hub id
+        return text, True
     raise TranscriptionError(
         f"The transcription model {text!r} is neither a folder nor a faster-whisper model "
         f"name ({', '.join(available_models())})."
@@ -132,7 +134,8 @@ def _load_failure(source: str, named: bool, offline: bool, error: Exception) -> 
             "ARCHIVE_TRANSCRIBE_MODEL to a model folder, or to off."
         )
     detail = " ".join(str(error).split())[:200].rstrip(".")
-    return TranscriptionError(f"The transcription model in {source} cannot be loaded: {detail}.")
+    where = repr(source) if named else f"in {source}"
+    return TranscriptionError(f"The transcription model {where} cannot be loaded: {detail}.")
 
 
 class Recogniser:

@@ -191,10 +191,12 @@ def test_off_is_refused(clips: Path) -> None:
     _one_line(error, "off")
 
 
-def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_a_missing_folder_is_refused(tmp_path: Path, where: str) -> None:
+    folder = tmp_path / "nowhere" if where == "absolute" else Path("models/nowhere")
     with pytest.raises(TranscriptionError) as error:
-        load_model(tmp_path / "nowhere")
-    _one_line(error, str(tmp_path / "nowhere"))
+        load_model(folder)  # a Path is a folder, never a model hub id
+    _one_line(error, str(folder), "does not exist")
 
 
 def test_a_folder_without_a_model_is_refused(tmp_path: Path) -> None:
