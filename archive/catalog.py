@@ -12,12 +12,13 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -31,7 +32,13 @@ MISSING = ("catalog.json is missing: run `archive reindex` to rebuild it from ev
            "episode's meta.json.")
 FORMAT_VERSION = 1
 MAX_ATTEMPTS = 50
+CLAIM_TTL = timedelta(days=1)  # a removal claim left by a dead process blocks no longer
 T = TypeVar("T")
+
+
+def new_claim() -> str:
+    """Who claims keys for removal (see `CatalogData.removing`)."""
+    return secrets.token_hex(8)
 
 
 def meta_key(episode_id: str) -> str:
@@ -50,9 +57,11 @@ class CatalogData:
     series: dict[str, Series] = field(default_factory=dict)
     episodes: dict[str, Episode] = field(default_factory=dict)
     updated_at: datetime = field(default_factory=utcnow)
-    # Keys `archive verify --repair` is moving to the trash, and since when: no change may
-    # name one of them (see `Catalog.change`), so a repair never races a commit.
-    moving_to_trash: dict[str, str] = field(default_factory=dict)
+    # Keys on their way out (a repair moving orphans to the trash, an edit deleting the files
+    # it replaced, a failed ingest its staged files), each with its claims (claim -> since):
+    # no change may name one (see `Catalog.change`), so a removal never races a commit into
+    # naming a missing object.
+    removing: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogData:
@@ -63,8 +72,9 @@ class CatalogData:
             series={s["slug"]: Series.from_dict(s) for s in data.get("series", [])},
             episodes={e["id"]: Episode.from_dict(e) for e in data.get("episodes", [])},
             updated_at=datetime.fromisoformat(data["updated_at"]),
-            moving_to_trash={str(k): str(v) for k, v in
-                             (data.get("moving_to_trash") or {}).items()},
+            removing={str(key): {str(c): str(t) for c, t in claims.items()}
+                      for key, claims in (data.get("removing") or {}).items()
+                      if isinstance(claims, dict)},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,8 +85,8 @@ class CatalogData:
             "series": [s.to_dict() for s in sorted(self.series.values(), key=lambda s: s.slug)],
             "episodes": [e.to_dict() for e in sorted(self.episodes.values(), key=lambda e: e.id)],
         }
-        if self.moving_to_trash:
-            document["moving_to_trash"] = dict(sorted(self.moving_to_trash.items()))
+        if self.removing:
+            document["removing"] = dict(sorted(self.removing.items()))
         return document
 
     def file_keys(self) -> set[str]:
@@ -84,6 +94,34 @@ class CatalogData:
         keys = {f.key for e in self.episodes.values() for f in e.files.values()}
         keys.update(s.cover.key for s in self.series.values() if s.cover)
         return keys
+
+    def named_keys(self) -> set[str]:
+        """`file_keys` and the meta.json copies of every episode and series."""
+        keys = self.file_keys()
+        keys.update(meta_key(e) for e in self.episodes)
+        keys.update(series_meta_key(s) for s in self.series)
+        return keys
+
+    def mark_removing(self, keys: Iterable[str], claim: str) -> list[str]:
+        """Within a change: claim the keys this document does not name, for removal once the
+        change is written (until `Catalog.withdraw(keys, claim)`); returns them. Claims of a
+        process that died before withdrawing expire after `CLAIM_TTL`."""
+        now = utcnow()
+        stale = (now - CLAIM_TTL).isoformat()
+        self.removing = {key: live for key, claims in self.removing.items()
+                         if (live := {c: t for c, t in claims.items() if t > stale})}
+        named = self.named_keys()
+        claimed = [key for key in dict.fromkeys(keys) if key not in named]
+        for key in claimed:
+            self.removing.setdefault(key, {})[claim] = now.isoformat()
+        return claimed
+
+    def unmark_removing(self, keys: Iterable[str], claim: str) -> None:
+        for key in keys:
+            claims = self.removing.get(key, {})
+            claims.pop(claim, None)
+            if not claims:
+                self.removing.pop(key, None)
 
     def unique_slug(self, slug: str, episode_id: str) -> str:
         """`slug`, or `slug-2`, `slug-3`… when another episode already has it."""
@@ -315,9 +353,9 @@ class Catalog:
     def _check_new_keys(self, keys: set[str], data: CatalogData) -> None:
         """Refuse to name an object a repair is moving, or one that is no longer there."""
         for key in sorted(keys):
-            if key in data.moving_to_trash:
-                raise Conflict(f"{key} is being moved to the trash by `archive verify "
-                               "--repair`; nothing was published: upload it again.")
+            if key in data.removing:
+                raise Conflict(f"{key} is being removed (an edit replaced it, or `archive "
+                               "verify --repair` moves it to the trash): upload it again.")
             if not self.store.exists(key):
                 raise Conflict(f"{key} was removed before it could be published (by `archive "
                                "verify --repair` with a short --grace?): upload it again.")
@@ -373,6 +411,39 @@ class Catalog:
     def remove_objects(self, keys: Iterable[str]) -> None:
         self.store.delete_many(keys)
 
+    @contextlib.contextmanager
+    def claim_for_removal(self, keys: Iterable[str]) -> Iterator[list[str]]:
+        """Claim the keys no one names (one catalogue change), remove them in the block, then
+        withdraw the claim: a commit naming one of them meanwhile is refused, never published
+        with the object gone. With no catalogue at all nothing can name them."""
+        keys = list(keys)
+        if not keys:
+            yield []
+            return
+        claim = new_claim()
+        try:
+            claimed = self.change(lambda data: data.mark_removing(keys, claim),
+                                  missing_ok=False)
+        except StorageError:
+            if self.store.exists(CATALOG_KEY):
+                raise
+            yield keys
+            return
+        try:
+            yield claimed
+        finally:
+            self.withdraw(claimed, claim)
+
+    def withdraw(self, keys: list[str], claim: str) -> None:
+        """End a claim (best effort: a claim left behind expires after `CLAIM_TTL`)."""
+        if not keys:
+            return
+        try:
+            self.change(lambda data: data.unmark_removing(keys, claim), missing_ok=False)
+        except ArchiveError as error:
+            log.warning("claim on %d keys not withdrawn (expires by itself): %s", len(keys),
+                        error.message)
+
 
 def _parse(raw: bytes) -> CatalogData:
     try:
@@ -426,6 +497,9 @@ class Stage:
             self.committed = self.catalog.names(episode.id)
 
     def discard(self) -> None:
-        """Best effort: when storage itself is down, `archive verify --repair` finishes this."""
-        with contextlib.suppress(StorageError):
-            self.catalog.remove_objects(self.catalog.episode_keys(self.episode_id))
+        """Best effort: when storage itself is down, `archive verify --repair` finishes this.
+        Claimed first, so a commit that did land after all (a lost reply) keeps its objects."""
+        with contextlib.suppress(StorageError, Conflict), \
+                self.catalog.claim_for_removal(self.catalog.episode_keys(self.episode_id)) \
+                as claimed:
+            self.catalog.remove_objects(claimed)

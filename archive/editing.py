@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from archive import audit, removal, sidecars
-from archive.catalog import CatalogData
+from archive.catalog import CatalogData, new_claim
 from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecording, NotFound
 from archive.ingest import Metadata, resolve_series, tag_delivery
 from archive.models import Episode, MediaFile, Person, Series, episode_prefix
@@ -338,10 +338,14 @@ def _sha256(path: Path) -> str:
 
 def _commit(archive: Archive, change: _Change) -> Episode:
     """Switch the catalogue to the new state, then retire replaced objects (or, on failure,
-    remove the ones this change added)."""
+    remove the ones this change added). The same write claims the replaced objects for removal,
+    so no change can name one of them again while they are being deleted."""
     base_revision = change.base.updated_at
     change.proposed.updated_at = datetime.now(UTC)
     snapshot = change.proposed.to_dict()
+    retiring = [k for k in change.retired or [] if k not in (change.added or [])]
+    claim = new_claim()
+    claimed: list[str] = []
 
     def apply(data: CatalogData) -> Episode:
         latest = data.episodes.get(change.base.id)
@@ -355,6 +359,7 @@ def _commit(archive: Archive, change: _Change) -> Episode:
             raise NotFound(f"There is no series {snapshot['series']!r}.")
         episode = Episode.from_dict(snapshot)  # a fresh copy: `apply` may run more than once
         data.episodes[episode.id] = episode
+        claimed[:] = data.mark_removing(retiring, claim)
         return episode
 
     try:
@@ -367,14 +372,20 @@ def _commit(archive: Archive, change: _Change) -> Episode:
     archive.catalog.write_meta(committed)
     if change.new_series is not None:
         archive.catalog.write_series_meta(change.new_series)
-    _discard(archive, [k for k in change.retired or [] if k not in (change.added or [])])
+    try:
+        with contextlib.suppress(ArchiveError):
+            archive.catalog.remove_objects(claimed)
+    finally:
+        archive.catalog.withdraw(claimed, claim)
     return committed
 
 
 def _discard(archive: Archive, keys: Iterable[str]) -> None:
-    """Best effort: what is left behind is an orphan `archive verify --repair` removes."""
+    """Best effort, claimed first (a change that did land after all keeps its objects): what
+    is left behind is an orphan `archive verify --repair` moves to the trash."""
     keys = list(keys)
     if keys:
-        with contextlib.suppress(ArchiveError):
-            archive.catalog.remove_objects(keys)
+        with contextlib.suppress(ArchiveError), \
+                archive.catalog.claim_for_removal(keys) as claimed:
+            archive.catalog.remove_objects(claimed)
 

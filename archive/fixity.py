@@ -12,8 +12,8 @@ archive:
   are uploads in flight and are left alone;
 - orphans are moved (copied, then deleted) to `trash/<date>/<key>`, never deleted, and only
   up to a tenth of the objects unless `--force`; `--empty-trash --older-than DAYS` removes them;
-- before moving, it names the keys in the catalogue (`moving_to_trash`), so a commit that
-  races it is refused rather than published with a missing file (see `Catalog.change`);
+- before moving, it claims the keys in the catalogue (`removing`), so a commit that races
+  it is refused rather than published with a missing file (see `Catalog.claim_for_removal`);
 - what a delete left behind (a tombstone says the episode was deleted) is removed outright:
   that finishes the delete, and a takedown keeps no copy in the trash.
 """
@@ -26,14 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from archive import removal
-from archive.catalog import (
-    MISSING,
-    Catalog,
-    CatalogData,
-    CatalogView,
-    meta_key,
-    series_meta_key,
-)
+from archive.catalog import MISSING, Catalog, CatalogData, CatalogView, meta_key
 from archive.errors import ArchiveError, Conflict, NotFound, StorageError
 from archive.models import Episode, Series
 from archive.storage import ObjectInfo, ObjectStore
@@ -44,7 +37,6 @@ TRASH_PREFIX = "trash/"
 DEFAULT_GRACE = timedelta(days=1)
 MAX_TRASH_SHARE = 0.10  # of the objects under episodes/ and series/, per repair
 MAX_LOST_SHARE = 0.10  # of the episodes in the bucket the catalogue may fail to name
-ANNOUNCEMENT_TTL = timedelta(days=1)  # a repair that died keeps nothing blocked for longer
 
 
 @dataclass
@@ -145,7 +137,7 @@ def _survey(listing: list[ObjectInfo], data: CatalogData,
     live = {episode_id for episode_id in metas if episode_id and episode_id not in deleted}
     survey.live = len(live | set(data.episodes))
     survey.lost = live - set(data.episodes)
-    referenced = _referenced_keys(data)
+    referenced = data.named_keys()
     series_metas = {info.key for info in listing
                     if info.key.startswith(SERIES_PREFIX) and info.key.endswith("/meta.json")}
     lost_series = {key.rsplit("/", 1)[0] + "/" for key in series_metas - referenced}
@@ -228,13 +220,6 @@ def _finish_deletions(catalog: Catalog, report: Report, survey: _Survey) -> None
                                "episodes removed)")
 
 
-def _referenced_keys(data: CatalogData) -> set[str]:
-    keys = data.file_keys()
-    keys |= {meta_key(e.id) for e in data.episodes.values()}
-    keys |= {series_meta_key(s.slug) for s in data.series.values()}
-    return keys
-
-
 def _check_object(catalog: Catalog, key: str, size: int, sha256: str, checksums: bool) -> str:
     try:
         info = catalog.store.head(key)
@@ -259,13 +244,12 @@ def trash_key(key: str, day: datetime) -> str:
 
 
 def move_to_trash(catalog: Catalog, keys: Iterable[str]) -> list[tuple[str, str]]:
-    """Copy each key to `trash/<date>/<key>`, then delete it. The keys are first named in the
-    catalogue (`moving_to_trash`), in the same conditional write that checks no one names
-    them, so a commit racing the move is refused instead of published with a file missing."""
+    """Copy each key to `trash/<date>/<key>`, then delete it. The keys are claimed in the
+    catalogue first (the same conditional write checks that no one names them), so a commit
+    racing the move is refused instead of published with a file missing."""
     now = datetime.now(UTC)
-    claimed = _announce(catalog, list(keys), now)
     moved: list[tuple[str, str]] = []
-    try:
+    with catalog.claim_for_removal(keys) as claimed:
         for key in claimed:
             target = trash_key(key, now)
             try:
@@ -274,34 +258,7 @@ def move_to_trash(catalog: Catalog, keys: Iterable[str]) -> list[tuple[str, str]
                 continue  # removed meanwhile by whoever made it
             catalog.store.delete(key)
             moved.append((key, target))
-    finally:
-        if claimed:
-            _withdraw(catalog, claimed)
     return moved
-
-
-def _announce(catalog: Catalog, keys: list[str], now: datetime) -> list[str]:
-    if not keys:
-        return []
-
-    def apply(data: CatalogData) -> list[str]:
-        stale = (now - ANNOUNCEMENT_TTL).isoformat()
-        data.moving_to_trash = {k: since for k, since in data.moving_to_trash.items()
-                                if since > stale}
-        named = _referenced_keys(data)
-        claimed = [key for key in keys if key not in named]
-        data.moving_to_trash.update(dict.fromkeys(claimed, now.isoformat()))
-        return claimed
-
-    return catalog.change(apply, missing_ok=False)
-
-
-def _withdraw(catalog: Catalog, keys: list[str]) -> None:
-    def apply(data: CatalogData) -> None:
-        for key in keys:
-            data.moving_to_trash.pop(key, None)
-
-    catalog.change(apply, missing_ok=False)
 
 
 def _trash_index(catalog: Catalog) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archive import editing, removal
-from archive.catalog import Catalog
+from archive.catalog import Catalog, CatalogData
 from archive.errors import ArchiveError, Conflict
 from archive.fixity import empty_trash, reindex, verify
 from archive.ingest import Metadata, ingest
@@ -36,7 +36,7 @@ def announce_trashing(catalog: Catalog, *keys: str) -> None:
     """What `verify --repair` records in the catalogue before it moves orphans."""
 
     def apply(data):  # type: ignore[no-untyped-def]
-        data.moving_to_trash.update(dict.fromkeys(keys, datetime.now(UTC).isoformat()))
+        data.mark_removing(keys, "a repair")
 
     catalog.change(apply)
 
@@ -204,3 +204,28 @@ def test_an_edit_refuses_a_new_object_a_repair_is_moving(archive: Archive, store
         editing.replace_sidecars(archive, episode.id, "tester", transcript=vtt)
     after = Catalog(store).refresh().data.episodes[episode.id]
     assert "transcript" not in after.files and not store.exists(new_key)
+
+
+def test_a_key_stays_claimed_until_every_claimant_withdraws() -> None:
+    data = CatalogData()
+    episode = make_episode("Named")
+    data.episodes[episode.id] = episode
+    named = episode.files["audio"].key
+    assert data.mark_removing(["episodes/x/a.mp3", named], "repair") == ["episodes/x/a.mp3"]
+    assert data.mark_removing(["episodes/x/a.mp3"], "edit") == ["episodes/x/a.mp3"]
+    data = CatalogData.from_dict(data.to_dict())
+    data.unmark_removing(["episodes/x/a.mp3"], "edit")
+    assert list(data.removing) == ["episodes/x/a.mp3"]  # the repair still moves it
+    data.unmark_removing(["episodes/x/a.mp3"], "repair")
+    assert data.removing == {} and "removing" not in data.to_dict()
+
+
+def test_an_edit_claims_what_it_retires_and_withdraws_after(archive: Archive,
+                                                            store: ObjectStore,
+                                                            tmp_path: Path) -> None:
+    source = media_samples.make_recording(tmp_path / "talk.wav", "wav", seconds=1.0)
+    episode = ingest(archive, source, Metadata(title="Trusting Enemies", series="Lectures"))
+    edited = editing.update_episode(archive, episode.id, {"title": "Trusting Rivals"}, "tester")
+    assert edited.files["audio"].key != episode.files["audio"].key
+    assert not store.exists(episode.files["audio"].key)
+    assert Catalog(store).refresh().data.removing == {}

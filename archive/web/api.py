@@ -4,6 +4,7 @@
 - `GET /api/episodes/{id}`: one published episode (drafts too for a valid bearer token).
 - `POST /api/episodes` (multipart: `file` + the CLI's fields): 201 with the episode when the
   ingest is done; with `?wait=false`, 202 at once with `Location: /api/jobs/{job}` to poll.
+  Either way the ingest is a job in the same bounded background queue as the upload page's.
 - `PATCH /api/episodes/{id}` (JSON object of fields), `DELETE /api/episodes/{id}` (204).
 - `GET /api/jobs/{job}`: the status of a background upload.
 
@@ -14,6 +15,7 @@ at once); errors are `{"error": message, "status": n}`. `PATCH` accepts `If-Matc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -117,17 +119,16 @@ async def create_episode(request: Request) -> Response:
     except BaseException:
         form.cleanup()
         raise
+    jobs = get_jobs(request)
+    job = await run_in_threadpool(  # storing the job's status may wait on storage
+        jobs.submit, user,
+        lambda progress: ingest_upload(archive, user, recording, meta, progress), form.cleanup)
     if request.query_params.get("wait", "").lower() in {"false", "0", "no"}:
-        job = get_jobs(request).submit(
-            user, lambda progress: ingest_upload(archive, user, recording, meta, progress),
-            form.cleanup)
         status_url = f"/api/jobs/{job.id}"
         return JSONResponse({**job_json(job, request), "status_url": status_url}, 202,
                             headers={"Location": status_url, **NO_STORE})
-    try:
-        episode = await run_in_threadpool(ingest_upload, archive, user, recording, meta)
-    finally:
-        form.cleanup()
+    # Awaited on the loop, holding no thread; the job goes on if the client gives up.
+    episode = await asyncio.shield(asyncio.wrap_future(jobs.outcome(job.id)))
     return JSONResponse(episode_json(episode, archive.settings, editor=True), 201,
                         headers={"Location": f"/api/episodes/{episode.id}", **NO_STORE})
 

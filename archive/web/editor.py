@@ -251,9 +251,9 @@ async def upload(request: Request) -> Response:
     except BaseException:
         form.cleanup()
         raise
-    job = get_jobs(request).submit(
-        user, lambda progress: ingest_upload(archive, user, recording, meta, progress),
-        form.cleanup)
+    job = await run_in_threadpool(  # storing the job's status may wait on storage
+        get_jobs(request).submit, user,
+        lambda progress: ingest_upload(archive, user, recording, meta, progress), form.cleanup)
     status_url = f"/upload/jobs/{job.id}"
     if wants_json(request):
         return JSONResponse({"job": job.id, "status_url": status_url}, 202,
