@@ -24,6 +24,7 @@ PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "developmen
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DEFAULT_ACCESS_KEY = "archive-local"
 DEFAULT_SECRET = "archive-local-secret"
+PRESIGNED = "presigned"  # ARCHIVE_MEDIA_URL=presigned: media answered with presigned URLs
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("var")
     secret_key: str = ""
+    # None: /media streams from the bucket; a URL: 302 to that public/CDN base; PRESIGNED: 302
+    # to a short-lived presigned URL on a private bucket.
     media_url: str | None = None
     max_upload_mb: int = 4096
     max_duration_h: float = 24.0  # longer recordings are refused from the probe, before decoding
@@ -68,6 +71,10 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def presigned_media(self) -> bool:
+        return self.media_url == PRESIGNED
 
     @property
     def secure_cookies(self) -> bool:
@@ -111,7 +118,9 @@ def _build(v: dict[str, str]) -> Settings:
     base_url = v.get("ARCHIVE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
     _check_url("ARCHIVE_BASE_URL", base_url)
     media_url = (v.get("ARCHIVE_MEDIA_URL") or "").rstrip("/") or None
-    if media_url:
+    if media_url and media_url.lower() == PRESIGNED:
+        media_url = PRESIGNED
+    elif media_url:
         _check_url("ARCHIVE_MEDIA_URL", media_url)
     data_dir = _check_data_dir(Path(v.get("ARCHIVE_DATA_DIR", "var")))
     secret_key = v.get("ARCHIVE_SECRET_KEY", "")

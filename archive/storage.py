@@ -64,6 +64,7 @@ class ObjectStore:
         config = Config(
             retries={"max_attempts": max_attempts, "mode": "standard"},
             s3={"addressing_style": "path"},
+            signature_version="s3v4",  # presigned URLs too (botocore's us-east-1 default is v2)
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=32,

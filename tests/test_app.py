@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
+import pytest
 from starlette.testclient import TestClient
 
+from archive.catalog import Catalog
 from archive.config import Settings
 from archive.storage import ObjectStore
 from archive.web.app import create_app
+from archive.web.media import episode_file_path
 from tests.servers import wait_until
+from tests.test_web_media import publish
 
 
 def test_healthz_answers_when_storage_does(client: TestClient) -> None:
@@ -18,11 +23,41 @@ def test_healthz_answers_when_storage_does(client: TestClient) -> None:
     assert response.json()["status"] == "ok"
 
 
-def test_healthz_is_503_when_storage_is_gone(client: TestClient, store) -> None:
+def test_healthz_is_503_when_storage_is_gone(client: TestClient, store: ObjectStore,
+                                            caplog: pytest.LogCaptureFixture) -> None:
     store._client.delete_bucket(Bucket=store.bucket)
-    response = client.get("/healthz")
+    with caplog.at_level(logging.WARNING, logger="archive.web"):
+        response = client.get("/healthz")
     assert response.status_code == 503
-    assert "does not exist" in response.json()["reason"]
+    assert response.json() == {"status": "unavailable", "reason": "storage unavailable"}
+    assert store.bucket not in response.text
+    assert f"{store.bucket!r} does not exist" in caplog.text  # the detail is for the operator
+
+
+def unreachable(client: TestClient) -> str:
+    """Point the running app at storage that does not answer (a closed port on loopback)."""
+    endpoint = "http://127.0.0.1:9"
+    client.app.state.archive.store = ObjectStore(  # type: ignore[attr-defined]
+        endpoint, "internal-bucket", access_key="a", secret_key="b", max_attempts=1,
+        connect_timeout=0.5)
+    return endpoint
+
+
+def test_storage_details_never_reach_the_public(catalog: Catalog, make_client: object,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    episode = publish(catalog, "Served while storage is down", with_sidecars=False)
+    client: TestClient = make_client()  # type: ignore[operator]
+    endpoint = unreachable(client)
+    with caplog.at_level(logging.WARNING, logger="archive.web"):
+        health = client.get("/healthz")
+        media = client.get(episode_file_path(episode, "audio"),
+                           headers={"Accept": "application/json"})
+        page = client.get(episode_file_path(episode, "audio"), headers={"Accept": "text/html"})
+    assert health.status_code == media.status_code == page.status_code == 503
+    for response in (health, media, page):
+        assert "127.0.0.1:9" not in response.text and "internal-bucket" not in response.text
+    assert media.json()["error"] == "Storage is unavailable; please try again shortly."
+    assert endpoint in caplog.text
 
 
 def test_unknown_pages_are_friendly_404s(client: TestClient) -> None:

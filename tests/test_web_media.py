@@ -17,18 +17,23 @@ from collections.abc import Callable, Iterable
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
 from archive.catalog import Catalog
+from archive.config import Settings
+from archive.editing import set_draft
 from archive.models import Episode, MediaFile, Person, Series
+from archive.runtime import Archive
 from archive.storage import ObjectStore
 from archive.web.media import episode_file_path
 from media.artwork import generate_cover
 from media.chapters import ChapterMark, chapters_json
 from tests.media_samples import make_recording
+from tests.test_auth import add_editor, bearer, sign_in, token_for
 
 ROUNDTABLES = Series.new("Roundtables")
 WHEELER = Person(name="Nicholas J Wheeler", role="chair", affiliation="University of Birmingham")
@@ -305,13 +310,37 @@ def test_a_file_missing_from_storage_is_404_not_500(app: TestClient, episode: Ep
     assert app.head(url(episode, "transcript")).status_code == 200
 
 
-def test_draft_files_are_served_for_the_upload_player(
-    catalog: Catalog, make_client: Callable[..., TestClient]
+def test_draft_files_go_only_to_signed_in_editors(
+    catalog: Catalog, store: ObjectStore, make_client: Callable[..., TestClient]
 ) -> None:
-    draft = publish(catalog, "Work in progress", draft=True, with_sidecars=False)
+    draft = publish(catalog, "Work in progress", draft=True)
     app = make_client()
+    for role in ("audio", "transcript", "chapters", "cover"):
+        for method in ("GET", "HEAD"):
+            assert app.request(method, url(draft, role)).status_code == 404, (role, method)
+    api_token = token_for(store, "api-editor")
+    assert app.get(url(draft, "audio"), headers=bearer(api_token)).status_code == 200
+    add_editor(store)
+    sign_in(app)  # the upload flow plays a draft before it is published
     response = app.get(url(draft, "audio"), headers={"Range": "bytes=0-1"})
     assert response.status_code == 206
+    assert response.headers["cache-control"] == "private, no-store"
+    assert app.head(url(draft, "transcript")).headers["cache-control"] == "private, no-store"
+    assert "set-cookie" not in response.headers
+
+
+def test_an_unpublished_episode_is_withdrawn_from_media(
+    episode: Episode, archive: Archive, make_client: Callable[..., TestClient]
+) -> None:
+    app = make_client()
+    assert app.get(url(episode, "audio")).status_code == 200
+    set_draft(archive, episode.id, True, "editor")
+    app.app.state.archive.catalog.refresh()  # type: ignore[attr-defined]
+    for role in ("audio", "transcript", "cover"):
+        etag = f'"{episode.files[role].sha256}"'
+        gone = app.get(url(episode, role), headers={"If-None-Match": etag})
+        assert gone.status_code == 404, role
+        assert "public" not in gone.headers.get("cache-control", "")
 
 
 def test_non_ascii_filenames_and_download_links(
@@ -376,6 +405,67 @@ def test_media_url_mode_redirects_privately(
             f"https://cdn.example.org/archive/{episode.files['audio'].key}"
         )
         assert response.headers["cache-control"] == "private, no-cache"
+
+
+def test_drafts_are_never_sent_to_the_media_host(
+    catalog: Catalog, store: ObjectStore, make_client: Callable[..., TestClient]
+) -> None:
+    draft = publish(catalog, "Not yet", draft=True, with_sidecars=False)
+    app = make_client(media_url="https://cdn.example.org/archive")
+    assert app.get(url(draft, "audio"), follow_redirects=False).status_code == 404
+    add_editor(store)
+    sign_in(app)
+    for method in ("GET", "HEAD"):
+        response = app.request(method, url(draft, "audio"), follow_redirects=False)
+        assert response.status_code == 200, method
+        assert "location" not in response.headers
+        assert response.headers["cache-control"] == "private, no-store"
+    assert app.get(url(draft, "audio")).content == stored_bytes(store, draft.files["audio"])
+
+
+def test_presigned_mode_redirects_to_a_short_lived_url(
+    episode: Episode, store: ObjectStore, make_client: Callable[..., TestClient]
+) -> None:
+    app = make_client(media_url="presigned")
+    for method in ("GET", "HEAD"):
+        response = app.request(method, url(episode, "audio"), follow_redirects=False)
+        assert response.status_code == 302, method
+        assert response.headers["cache-control"] == "private, no-store"
+    location = response.headers["location"]
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}" == store.endpoint  # where clients can reach it
+    query = parse_qs(parts.query)
+    assert 0 < int(query["X-Amz-Expires"][0]) <= 3600
+    fetched = httpx.get(location, headers={"Range": "bytes=0-9"})
+    assert fetched.status_code == 206
+    assert fetched.content == stored_bytes(store, episode.files["audio"])[:10]
+    # The bucket itself stays private: the same object without a signature is refused.
+    bare = httpx.get(f"{store.endpoint}/{store.bucket}/{episode.files['audio'].key}")
+    assert bare.status_code in (401, 403)
+
+
+def test_presigned_mode_gives_drafts_only_to_editors(
+    catalog: Catalog, store: ObjectStore, make_client: Callable[..., TestClient]
+) -> None:
+    draft = publish(catalog, "Draft talk", draft=True, with_sidecars=False)
+    app = make_client(media_url="presigned")
+    assert app.get(url(draft, "audio"), follow_redirects=False).status_code == 404
+    add_editor(store)
+    sign_in(app)
+    response = app.get(url(draft, "audio"), follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["cache-control"] == "private, no-store"
+    assert httpx.get(response.headers["location"]).content == stored_bytes(
+        store, draft.files["audio"])
+
+
+@pytest.mark.parametrize("value", ["presigned", "PRESIGNED", "presigned/"])
+def test_archive_media_url_presigned_is_a_mode_not_a_url(value: str, tmp_path: Path) -> None:
+    settings = Settings.from_env({"ARCHIVE_MEDIA_URL": value, "ARCHIVE_DATA_DIR": str(tmp_path)})
+    assert settings.media_url == "presigned" and settings.presigned_media
+    cdn = Settings.from_env({"ARCHIVE_MEDIA_URL": "https://cdn.example.org/",
+                             "ARCHIVE_DATA_DIR": str(tmp_path)})
+    assert cdn.media_url == "https://cdn.example.org" and not cdn.presigned_media
 
 
 # --- streaming ---------------------------------------------------------------------------------

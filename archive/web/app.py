@@ -42,12 +42,15 @@ log = logging.getLogger("archive.web")
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """200 when the bucket answers, 503 with the reason when it does not."""
+    """200 when the bucket answers, 503 when it does not. The reason (it names the storage
+    endpoint and bucket) goes to the log, never to the public."""
     archive = request.app.state.archive
     try:
         await asyncio.to_thread(archive.store.check)
     except ArchiveError as error:
-        return JSONResponse({"status": "unavailable", "reason": error.message}, status_code=503)
+        log.warning("health check: storage unavailable: %s", error.message)
+        return JSONResponse({"status": "unavailable", "reason": "storage unavailable"},
+                            status_code=503)
     return JSONResponse({"status": "ok", "episodes": len(archive.catalog.cached_view().published)})
 
 

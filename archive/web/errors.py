@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from archive.errors import ArchiveError, TooManyRequests
+from archive.errors import ArchiveError, StorageError, TooManyRequests
 
 log = logging.getLogger("archive.web")
 
@@ -20,6 +20,8 @@ TITLES = {
     422: "Cannot accept this", 429: "Too many attempts", 500: "Something went wrong",
     503: "Storage unavailable",
 }
+# A storage error's own message names the endpoint, bucket or key: for the log, not the public.
+STORAGE_UNAVAILABLE = "Storage is unavailable; please try again shortly."
 
 
 def wants_json(request: Request) -> bool:
@@ -48,7 +50,8 @@ async def archive_error(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
     if exc.status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-    return render_error(request, exc.status, exc.message, headers)
+    message = STORAGE_UNAVAILABLE if isinstance(exc, StorageError) else exc.message
+    return render_error(request, exc.status, message, headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

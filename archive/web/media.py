@@ -5,11 +5,20 @@ with ranges, so every answer carries exact lengths and validators taken from the
 never touches storage) and ranged GETs pass the range through to S3. Bodies are relayed chunk by
 chunk, so memory does not grow with the file. Only files the catalogue names are served: the
 request path selects an entry of `episode.files`, it never becomes an object key itself.
+
+Drafts (never published, or unpublished) are answered only to signed-in editors (session or API
+token) with `private, no-store`, and to everyone else exactly as an unknown id (404): an id from
+an old feed must not keep an unpublished recording online. With a public media host
+(`ARCHIVE_MEDIA_URL=https://…`) a draft is streamed from here, never redirected to the host.
+With `ARCHIVE_MEDIA_URL=presigned` the bucket stays private and every answer is a 302 to a
+presigned URL valid `PRESIGNED_SECONDS`, made for the storage endpoint the app uses (so that
+endpoint must be one listeners can reach); the redirect itself is never cached.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +36,7 @@ from archive.catalog import CatalogView
 from archive.errors import Conflict, NotFound
 from archive.models import Episode, MediaFile, Series
 from archive.storage import ObjectStore
+from archive.web.guard import bearer_token, get_auth, session_editor
 from archive.web.http import (
     ByteRange,
     RangeNotSatisfiable,
@@ -49,6 +59,8 @@ CHAPTERS_TYPE = "application/json+chapters"
 TEXT_TYPES = {".vtt": "text/vtt; charset=utf-8", ".srt": "application/x-subrip"}
 EXPOSED_HEADERS = "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified"
 NOT_FOUND = "There is no such file."
+PRIVATE = "private, no-store"  # drafts, and presigned redirects
+PRESIGNED_SECONDS = 3600  # long enough to play or seek an hour in; checked when a request starts
 # Bodies up to this size are read in one go (one thread hop); larger ones stream, memory flat.
 WHOLE_BODY_LIMIT = 1024 * 1024
 
@@ -161,12 +173,33 @@ def _from_media(role: str, media: MediaFile, last_modified: datetime) -> Servabl
 
 
 async def episode_file(request: Request) -> Response:
-    """Files of any catalogued episode, drafts included: their ids are unguessable and the
-    upload flow plays a draft before publishing it."""
+    """A published episode's files for everyone; a draft's only for editors (the upload flow
+    plays a draft before publishing it), never cached."""
     episode = catalog_view(request).episode(request.path_params["episode_id"],
                                             include_drafts=True)
+    if episode.draft and not await editor_is_asking(request):
+        raise NotFound(NOT_FOUND)
     role, media = find_file(episode, request.path_params["filename"])
-    return await serve(request, _from_media(role, media, episode.updated_at))
+    item = _from_media(role, media, episode.updated_at)
+    if episode.draft:
+        return await serve(request, dataclasses.replace(item, cache_control=PRIVATE),
+                           public_host=False)
+    return await serve(request, item)
+
+
+async def editor_is_asking(request: Request) -> bool:
+    """A signed-in editor (session cookie) or an API token. Sessions and tokens are checked
+    against documents at most `catalog_ttl` seconds old, so a sign-out holds within that."""
+    if not request.session.get("user") and bearer_token(request) is None:
+        return False  # a listener: no thread hop, no storage
+
+    def check() -> bool:
+        if session_editor(request) is not None:
+            return True
+        token = bearer_token(request)
+        return token is not None and get_auth(request).user_for_token(token) is not None
+
+    return await run_in_threadpool(check)
 
 
 async def series_file(request: Request) -> Response:
@@ -188,11 +221,17 @@ async def site_file(request: Request) -> Response:
 # --- answering --------------------------------------------------------------------------------
 
 
-async def serve(request: Request, item: Servable) -> Response:
-    """HEAD, conditional and ranged GET for one object, or a redirect to the media host."""
-    media_url = request.app.state.archive.settings.media_url
-    if media_url:
-        return RedirectResponse(f"{media_url}/{quote(item.key)}", 302,
+async def serve(request: Request, item: Servable, *, public_host: bool = True) -> Response:
+    """HEAD, conditional and ranged GET for one object, or a redirect to where it is served:
+    a presigned URL, or the public media host (only when `public_host` allows)."""
+    settings = request.app.state.archive.settings
+    if settings.presigned_media:
+        store: ObjectStore = request.app.state.archive.store
+        # Signing is local computation (no request to storage), so it may run here.
+        return RedirectResponse(store.presigned_get(item.key, PRESIGNED_SECONDS), 302,
+                                headers={"Cache-Control": PRIVATE})
+    if settings.media_url and public_host:
+        return RedirectResponse(f"{settings.media_url}/{quote(item.key)}", 302,
                                 headers={"Cache-Control": "private, no-cache"})
     validators = _validator_headers(item)
     if is_not_modified(request.headers, (item.etag,), item.last_modified):
@@ -205,7 +244,7 @@ async def serve(request: Request, item: Servable) -> Response:
     headers = {**validators, **_entity_headers(request, item, byte_range)}
     if request.method == "HEAD" or item.size == 0:
         return Response(status_code=200, headers=headers)
-    store: ObjectStore = request.app.state.archive.store
+    store = request.app.state.archive.store
     span = (byte_range.start, byte_range.end) if byte_range else None
     status = 206 if byte_range else 200
     length = (byte_range.end - byte_range.start + 1) if byte_range else item.size
