@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import threading
 import time
 from pathlib import Path
@@ -17,10 +18,12 @@ from archive.catalog import Catalog
 from archive.config import Settings
 from archive.fixity import verify
 from archive.storage import ObjectStore
+from archive.web.media import episode_file_path
 from tests import media_samples
 from tests.cli import run_cli
 from tests.servers import serve, wait_until
-from tests.test_auth import bearer, token_for
+from tests.test_auth import PASSWORD, add_editor, bearer, token_for
+from tests.test_web_media import publish
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +125,46 @@ def test_sixteen_concurrent_uploads_over_both_processes_all_land(
     assert set(catalog.refresh().data.episodes) == ids
     report = verify(catalog)
     assert report.ok, (report.damaged, report.orphans)
+
+
+def _sign_in_over_http(http: httpx.Client, address: str, password: str = PASSWORD
+                       ) -> httpx.Response:
+    form = http.get("/login", headers={"X-Forwarded-For": address}).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    return http.post("/login", data={"username": "editor", "password": password, "csrf": csrf},
+                     headers={"X-Forwarded-For": address})
+
+
+def test_sign_out_and_sign_in_limits_hold_on_every_process(
+        settings: Settings, store: ObjectStore, catalog: Catalog) -> None:
+    settings = dataclasses.replace(settings, catalog_ttl=1.0)
+    add_editor(store)
+    draft = publish(catalog, "Draft on two processes", draft=True, with_sidecars=False)
+    draft_url = episode_file_path(draft, "audio")
+    with serve(settings) as first, serve(settings) as second, \
+            httpx.Client(base_url=first) as laptop:
+        assert _sign_in_over_http(laptop, "198.51.100.1").status_code == 303
+        copied = {"Cookie": f"archive_session={laptop.cookies['archive_session']}"}
+        # The same cookie works on the other process, for pages and for the draft's files…
+        assert httpx.get(f"{second}/upload", headers=copied).status_code == 200
+        assert httpx.get(f"{second}{draft_url}", headers=copied).status_code == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"',  # type: ignore[union-attr]
+                         laptop.get("/upload").text).group(1)
+        assert laptop.post("/logout", data={"csrf": csrf}).status_code == 303
+        signed_out = time.monotonic()
+        # …and after signing out on the first, on the second: pages and changes at once,
+        # media for drafts within the revalidation window.
+        assert httpx.get(f"{second}/upload", headers=copied).status_code == 303
+        assert wait_until(lambda: httpx.get(f"{second}{draft_url}", headers=copied)
+                          .status_code == 404, timeout=settings.catalog_ttl + 10, interval=0.05)
+        assert time.monotonic() - signed_out < settings.catalog_ttl + 3
+
+        # Failed guesses counted by one process count on the other.
+        with httpx.Client(base_url=first) as guesser, httpx.Client(base_url=second) as other:
+            for _ in range(5):
+                assert _sign_in_over_http(guesser, "203.0.113.5", "wrong-guess").status_code \
+                    == 401
+            refused = _sign_in_over_http(other, "203.0.113.5")
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+            # Only that address: the editor elsewhere signs in on either process.
+            assert _sign_in_over_http(other, "198.51.100.2").status_code == 303
