@@ -116,7 +116,8 @@ class SignIn:
         self.clock = clock
         self._docs: dict[str, JsonDocument] = {}
         # The newest version of each shard seen (by its "seq"), and the attempts in flight:
-        # both change under `_lock` only, so a failure is never counted twice nor missed.
+        # both change under `_lock` only, so no failure is ever missed (one may count twice,
+        # briefly, while its own attempt is still in flight).
         self._latest: dict[str, dict[str, Any]] = {}
         self._pending: Counter[str] = Counter()
         self._lock = threading.Lock()
