@@ -10,7 +10,12 @@ so edits can re-tag it); every change after that goes through `archive.editing`,
   draft flags, series);
 - `/feed.xml`, every series feed and the speaker's feed parse cleanly with podcastparser and
   feedparser (bozo == 0) and list exactly the model's published episodes (titles and guids);
-- `verify` finds nothing damaged and no orphan (edits retire old objects, deletes remove all).
+- every object the catalogue names exists, whole: all the while `verify --repair` runs in a
+  thread with no grace and `--force`, moving every orphan it sees, staged uploads of adds and
+  edits in flight included. A step it races is refused (Conflict: nothing changes, the model
+  neither); no committed episode ever loses an object;
+- at the end, with the repair thread stopped and one last repair run, `verify` finds nothing
+  damaged and no orphan (edits retire old objects, deletes remove all).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import itertools
 import secrets
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -43,10 +50,11 @@ from starlette.testclient import TestClient
 from archive import editing
 from archive.catalog import Catalog
 from archive.config import Settings
-from archive.errors import ArchiveError, NotFound
+from archive.errors import ArchiveError, Conflict, NotFound
 from archive.fixity import verify
 from archive.models import Series, slugify
 from archive.runtime import Archive, make_store
+from archive.storage import ObjectStore
 from tests import media_samples
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.factories import make_episode
@@ -103,29 +111,46 @@ class CatalogMachine(RuleBasedStateMachine):
         self.series: set[str] = set()
         self.deleted: list[str] = []
         self.counter = itertools.count()
+        self.repairer = Repairer(self.store)
+        self.repairer.start()
 
     def teardown(self) -> None:
         try:
-            self.client.__exit__(None, None, None)
+            self.repairer.finish()
+            if self.model:  # the last word: a clean bucket
+                verify(Catalog(self.store), repair=True, grace=NO_GRACE, force=True)
+                report = verify(Catalog(self.store), grace=NO_GRACE)
+                assert report.damaged == [] and report.orphans == [], report
+            self.every_committed_object_is_there()
         finally:
+            self.repairer.finish()
+            self.client.__exit__(None, None, None)
             with contextlib.suppress(ArchiveError):
                 self.store.drop_bucket()
             shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- rules ---------------------------------------------------------------------------------
 
-    @rule(title=TITLES, series=st.sampled_from(SERIES), draft=st.booleans())
-    def add(self, title: str, series: str, draft: bool) -> None:
-        """Commit an episode as an ingest does: objects staged first, catalogue last."""
+    @rule(title=TITLES, series=st.sampled_from(SERIES), draft=st.booleans(), slow=st.booleans())
+    def add(self, title: str, series: str, draft: bool, slow: bool) -> None:
+        """Commit an episode as an ingest does: objects staged first, catalogue last. A slow
+        ingest commits only after a whole repair pass has seen its staged file."""
         episode = make_episode(title, series=slugify(series, "series"), draft=draft)
         n = next(self.counter)
-        with self.archive.catalog.stage(episode.id) as stage:
-            stored = self.store.put_bytes(stage.key("talk.mp3"), self.delivery, "audio/mpeg")
-            audio = episode.files["audio"]
-            audio.key, audio.size, audio.sha256 = stored.key, stored.size, stored.sha256
-            # Unique per add, as different recordings would be (else: a Duplicate refusal).
-            episode.original_sha256 = hashlib.sha256(f"recording {n}".encode()).hexdigest()
-            committed = stage.commit(episode, Series.new(series))
+        try:
+            with self.archive.catalog.stage(episode.id) as stage:
+                stored = self.store.put_bytes(stage.key("talk.mp3"), self.delivery,
+                                              "audio/mpeg")
+                audio = episode.files["audio"]
+                audio.key, audio.size, audio.sha256 = stored.key, stored.size, stored.sha256
+                # Unique per add, as different recordings would be (else: a Duplicate refusal).
+                episode.original_sha256 = hashlib.sha256(f"recording {n}".encode()).hexdigest()
+                if slow:
+                    self.repairer.wait_for_a_whole_pass()
+                committed = stage.commit(episode, Series.new(series))
+        except Conflict as refused:  # the repair thread moved the staged file: not published
+            assert "upload it again" in refused.message
+            return
         self.model[committed.id] = Modelled(committed.guid, committed.title, committed.series,
                                             draft)
         self.series.add(committed.series)
@@ -137,7 +162,10 @@ class CatalogMachine(RuleBasedStateMachine):
     @rule(data=st.data(), title=TITLES)
     def edit_title(self, data: st.DataObject, title: str) -> None:
         episode_id = self._pick(data)
-        edited = editing.update_episode(self.archive, episode_id, {"title": title}, ACTOR)
+        edited = self._refusable(lambda: editing.update_episode(
+            self.archive, episode_id, {"title": title}, ACTOR))
+        if edited is None:
+            return
         assert edited.title == title and edited.guid == self.model[episode_id].guid
         self.model[episode_id].title = title
 
@@ -145,7 +173,10 @@ class CatalogMachine(RuleBasedStateMachine):
     @rule(data=st.data(), series=st.sampled_from(SERIES))
     def move_to_series(self, data: st.DataObject, series: str) -> None:
         episode_id = self._pick(data)
-        edited = editing.update_episode(self.archive, episode_id, {"series": series}, ACTOR)
+        edited = self._refusable(lambda: editing.update_episode(
+            self.archive, episode_id, {"series": series}, ACTOR))
+        if edited is None:
+            return
         assert edited.series == slugify(series, "series")
         self.model[episode_id].series = edited.series
         self.series.add(edited.series)
@@ -217,10 +248,72 @@ class CatalogMachine(RuleBasedStateMachine):
         else:  # nobody has spoken in a published episode
             assert person.status_code == 404
 
+    @staticmethod
+    def _refusable(edit):  # type: ignore[no-untyped-def]
+        """An edit whose re-tagged file the repair thread moved is refused, not published."""
+        try:
+            return edit()
+        except Conflict as refused:
+            assert "upload it again" in refused.message
+            return None
+
     @invariant()
-    def nothing_damaged_or_orphaned(self) -> None:
-        report = verify(Catalog(self.store))
-        assert report.damaged == [] and report.orphans == [], report
+    def every_committed_object_is_there(self) -> None:
+        """While the repair thread runs: nothing the catalogue names is ever missing."""
+        for episode in Catalog(self.store).refresh().data.episodes.values():
+            for media in episode.files.values():
+                assert self.store.head(media.key).size == media.size, media.key
+        assert self.repairer.errors == []
+
+    @invariant()
+    def nothing_damaged(self) -> None:
+        if self.model:
+            assert verify(Catalog(self.store), grace=NO_GRACE, checksums=False).damaged == []
+
+
+NO_GRACE = timedelta(0)
+
+
+class Repairer(threading.Thread):
+    """`archive verify --repair --grace 0 --force`, over and over, until told to stop."""
+
+    runs: ClassVar[int] = 0  # repairs completed, over all examples
+
+    def __init__(self, store: ObjectStore) -> None:
+        super().__init__(daemon=True)
+        self.store = store
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.passes = 0  # attempts finished, repaired or refused
+        self.passed = threading.Condition()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                verify(Catalog(self.store), repair=True, grace=NO_GRACE, force=True,
+                       checksums=False)
+                Repairer.runs += 1
+            except ArchiveError:
+                pass  # no catalogue yet, or a race it lost: it tries again
+            except BaseException as error:  # reported by the invariant
+                self.errors.append(error)
+                return
+            finally:
+                with self.passed:
+                    self.passes += 1
+                    self.passed.notify_all()
+
+    def wait_for_a_whole_pass(self) -> None:
+        """Until a pass that started after this call has finished (two passes ending)."""
+        with self.passed:
+            target = self.passes + 2
+            assert self.passed.wait_for(
+                lambda: self.passes >= target or not self.is_alive(), timeout=60)
+
+    def finish(self) -> None:
+        self.stop.set()
+        if self.is_alive():
+            self.join(60)
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +328,4 @@ def machine(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> type[
 def test_catalogue_follows_random_edits(machine: type[CatalogMachine]) -> None:
     run_state_machine_as_test(machine, settings=hypothesis_settings(
         max_examples=15, stateful_step_count=12, deadline=None))
+    assert Repairer.runs > 0  # the repair thread really ran alongside
