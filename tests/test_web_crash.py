@@ -3,10 +3,10 @@
 A real `archive serve` is SIGKILLed (a) while the multipart body of `POST /api/episodes` is still
 arriving, and (b) after the body arrived, while the ingest is storing objects in S3 but before
 it commits. Either way the client gets a transport error (never a success), the catalogue is
-unchanged, `archive verify --repair` removes whatever reached the bucket, and the only local
-leftovers are the dead process's spool folder (and, in (b), its ingest work folder in TMPDIR).
-The next start sweeps spool folders idle for an hour (`sweep_stale_spools`), so a fresh one
-is still there when the assertions below look.
+unchanged, `archive verify --repair` moves whatever reached the bucket to the trash, and the
+only local leftovers are the dead process's spool folder (and, in (b), its ingest work folder
+in TMPDIR). The next start sweeps spool folders idle for an hour (`sweep_stale_spools`), so a
+fresh one is still there when the assertions below look.
 
 In (b) the kill usually lands while the original is going up as a multipart upload: a killed
 process cannot abort that unfinished upload; `verify --repair` does (and the README's lifecycle
@@ -164,14 +164,18 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
         assert all(key.startswith("episodes/") and key.endswith("/original.wav")
                    for key in unfinished), unfinished
 
-    repaired = run_cli(settings, "verify", "--repair")
+    if not store.exists("catalog.json"):  # nothing ever committed: repair needs a catalogue
+        assert run_cli(settings, "reindex").returncode == 0
+    # Nothing is in flight (--grace 0) and the orphans are all the dead upload's (--force).
+    repaired = run_cli(settings, "verify", "--repair", "--grace", "0", "--force")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "0 damaged" in repaired.stdout
-    clean = run_cli(settings, "verify")
+    clean = run_cli(settings, "verify", "--grace", "0")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "0 orphaned" in clean.stdout
     assert not list(store.list("episodes/")) and not list(store.list("series/"))
-    assert sorted(info.key for info in store.list()) == before
+    assert run_cli(settings, "verify", "--empty-trash", "--older-than", "0").returncode == 0
+    assert sorted(info.key for info in store.list()) == sorted({*before, "catalog.json"})
     assert unfinished_uploads(store) == []  # verify --repair aborted the dead unfinished upload
 
     # Local leftovers: the dead process's spool folder, which nothing removes later.
