@@ -66,6 +66,8 @@ def verify_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.empty_trash:
         if args.older_than is None:
             return fail("--empty-trash needs --older-than DAYS (0 empties the whole trash).")
+        if args.repair:
+            return fail("--empty-trash runs on its own: run verify --repair separately.")
         with open_archive(settings) as archive:
             removed = empty_trash(archive.store, timedelta(days=args.older_than))
         for key in removed:

@@ -111,6 +111,19 @@ def test_orphans_move_to_the_trash_and_meta_json_is_never_moved(store: ObjectSto
     assert not list(store.list("trash/"))
 
 
+def test_a_catalogued_file_found_in_the_trash_is_put_back(store: ObjectStore,
+                                                          catalog: Catalog) -> None:
+    episode = publish(catalog, "Kept", data=b"precious audio")
+    key = episode.files["audio"].key
+    store.copy(key, trash_key(key))  # as an old repair might have moved it
+    store.delete(key)
+    assert verify(catalog).damaged == [f"{episode.id} audio: missing"]
+    report = verify(catalog, repair=True)
+    assert report.repaired == [f"{key} (put back from {trash_key(key)})"]
+    assert store.get_bytes(key)[0] == b"precious audio"  # type: ignore[index]
+    assert verify(catalog).ok
+
+
 def test_repair_refuses_to_move_more_than_a_tenth_without_force(store: ObjectStore,
                                                                 catalog: Catalog) -> None:
     publish(catalog, "Kept")  # its audio, its meta.json and the series' meta.json
