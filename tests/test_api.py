@@ -17,6 +17,7 @@ from media import tags
 from tests import media_samples
 from tests.browser import LiveServer
 from tests.conftest import bucket_listing
+from tests.servers import wait_until
 from tests.test_auth import bearer, token_for
 
 FIELDS = {"title": "Trusting Enemies", "series": "Lectures", "date": "2018-02-21",
@@ -42,6 +43,11 @@ def token(store: ObjectStore) -> str:
 @pytest.fixture
 def wav(tmp_path: Path) -> Path:
     return media_samples.make_recording(tmp_path / "talk.wav", "wav", seconds=2.0)
+
+
+def without_jobs(listing: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Every upload, refused or not, leaves the status of its job (pruned after a day)."""
+    return [(key, size) for key, size in listing if not key.startswith("jobs/")]
 
 
 def download(store: ObjectStore, key: str, path: Path) -> Path:
@@ -125,7 +131,7 @@ def test_drafts_are_for_editors_only(client: TestClient, token: str, wav: Path) 
 def test_errors_are_json_with_their_status(client: TestClient, store: ObjectStore, token: str,
                                            wav: Path, tmp_path: Path) -> None:
     post_recording(client, token, wav)
-    before = bucket_listing(store)
+    before = without_jobs(bucket_listing(store))
     auth = bearer(token)
     not_multipart = client.post("/api/episodes", json={"title": "x"}, headers=auth)
     assert not_multipart.status_code == 400
@@ -146,7 +152,7 @@ def test_errors_are_json_with_their_status(client: TestClient, store: ObjectStor
         assert response.status_code == status, (status, response.text)
         body = response.json()
         assert body["status"] == status and body["error"], body
-    assert bucket_listing(store) == before
+    assert without_jobs(bucket_listing(store)) == before  # refused uploads: only a job status
 
 
 def test_patch_refuses_bad_json_unknown_fields_and_stale_revisions(
@@ -177,7 +183,7 @@ def test_hostile_filenames_never_reach_storage_keys(client: TestClient, store: O
     assert response.status_code == 201, response.text
     episode_id = response.json()["id"]
     keys = [key for key, _ in bucket_listing(store)]
-    assert all(key.startswith(("catalog.json", "auth/", "audit/", "series/",
+    assert all(key.startswith(("catalog.json", "auth/", "audit/", "series/", "jobs/",
                                f"episodes/{episode_id}/")) for key in keys), keys
     assert not any(".." in key or "\x00" in key or "\u202e" in key or "passwd" in key
                    for key in keys)
@@ -233,3 +239,40 @@ def test_an_edit_during_another_upload_loses_neither(client: TestClient, store: 
     view = Catalog(store).view()
     assert {e.title for e in view.published} == {"Trusting Enemies", "Long Talk"}
     assert view.episode(existing["id"]).tags == [f"edit-{edits}"]
+
+
+def test_a_waited_upload_goes_through_the_job_queue(client: TestClient, store: ObjectStore,
+                                                    token: str, wav: Path) -> None:
+    """`wait=true` (the default) answers 201 as before, but the ingest is one of the bounded
+    background jobs, not work in the request thread pool."""
+    created = post_recording(client, token, wav)
+    assert created.status_code == 201, created.text
+    jobs = [store.get_json(info.key)[0] for info in store.list("jobs/")]
+    assert [(job["state"], job["episode_id"]) for job in jobs] == [
+        ("done", created.json()["id"])]
+
+
+def test_a_waited_upload_reports_the_ingest_error(client: TestClient, store: ObjectStore,
+                                                  token: str, tmp_path: Path) -> None:
+    noise = media_samples.write_random_bytes(tmp_path / "noise.wav")
+    refused = post_recording(client, token, noise)
+    assert refused.status_code == 415, refused.text
+    assert refused.json()["error"].startswith("This file is not a recording we can read")
+    assert not [k for k, _ in bucket_listing(store) if k.startswith("episodes/")]
+    assert not list(Path(client.app.state.archive.settings.data_dir, "uploads").glob("*/*"))  # type: ignore[attr-defined]
+
+
+def test_a_recording_longer_than_allowed_is_413(make_client: object, store: ObjectStore,
+                                                token: str, tmp_path: Path) -> None:
+    client = make_client(max_duration_h=1 / 60)  # type: ignore[operator]
+    quiet = media_samples.make_recording(tmp_path / "quiet.flac", "flac", seconds=90,
+                                         sample_rate=8000, channels=1, level_db=-200)
+    refused = post_recording(client, token, quiet, filename="quiet.flac")
+    assert refused.status_code == 413, refused.text
+    assert refused.json() == {"error": "This recording lasts 1 min 30 s; recordings may last at "
+                                       "most 1 min here.", "status": 413}
+    background = post_recording(client, token, quiet, filename="quiet.flac", query="?wait=false")
+    status_url = background.headers["location"]
+    assert wait_until(lambda: client.get(status_url, headers=bearer(token)).json()["state"]
+                      == "failed")
+    assert client.get(status_url, headers=bearer(token)).json()["status"] == 413

@@ -3,16 +3,21 @@
 Podcast apps and aggregators poll feeds every few minutes, so each feed is rendered once per
 catalogue snapshot (`CatalogView.cached`) together with its gzip form and a strong ETag; a request
 then does no XML work, and an unchanged feed is a 304 or the very same bytes.
+
+A build (3.7 s for 10,000 items) runs in one worker thread per feed; the requests that arrive
+meanwhile await that same build on the event loop, holding no thread, so a slow feed delays only
+its own requests, never a page, another feed or /static.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import gzip
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +36,7 @@ from feeds import BaseUrls, Channel, build_feed, podcast_guid
 FEED_TYPE = "application/rss+xml; charset=utf-8"
 FEED_MAX_AGE = 60
 ARCHIVE_FEED_PATH = "/feed.xml"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,17 +46,21 @@ class RenderedFeed:
     body: bytes
     etag: str
     last_modified: datetime
+    # Filled on the first request that accepts gzip, not at build time (a 10,000-item feed is
+    # ~30 MB). Not a cached_property: on Python 3.11 those share one lock across instances.
+    _gzipped: list[bytes] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(cls, body: bytes, last_modified: datetime) -> RenderedFeed:
         tag = hashlib.sha256(body).hexdigest()[:32]
         return cls(body, f'"{tag}"', last_modified)
 
-    @functools.cached_property
+    @property
     def gzipped(self) -> bytes:
-        """Compressed on first request, not at build time (a 10,000-item feed is ~30 MB).
-        mtime=0: the gzip bytes, like the XML, depend only on the content."""
-        return gzip.compress(self.body, mtime=0)
+        """mtime=0: the gzip bytes, like the XML, depend only on the content."""
+        if not self._gzipped:
+            self._gzipped.append(gzip.compress(self.body, mtime=0))
+        return self._gzipped[0]
 
     @property
     def gzip_etag(self) -> str:
@@ -169,12 +179,36 @@ async def rendered_feed(request: Request, kind: str, slug: str = "") -> Rendered
         cover = await site_cover(request)
         channel, episodes = feed_source(view, settings, kind, slug,
                                         settings.base_url + cover.path)
-        feed = await run_in_threadpool(
-            view.cached, key, lambda: render(view, channel, episodes, settings)
-        )
-    if accepts_gzip(request.headers.get("accept-encoding")) and "gzipped" not in vars(feed):
-        await run_in_threadpool(lambda: feed.gzipped)  # compress once, off the event loop
+        feed = await built_once(view, key, lambda: render(view, channel, episodes, settings))
+    if accepts_gzip(request.headers.get("accept-encoding")) and not feed._gzipped:
+        ready = feed  # compress once, off the event loop
+        await built_once(view, ("feed-gzip", kind, slug), lambda: ready.gzipped)
     return feed
+
+
+async def built_once(view: CatalogView, key: Any, build: Callable[[], T]) -> T:
+    """`view.cached(key, build)` in one worker thread; requests arriving during the build
+    await the same future on the event loop instead of each holding a thread on a lock."""
+    try:
+        return view.cache[key]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    loop = asyncio.get_running_loop()
+    pending_key = ("building", key)
+    pending = view.cache.get(pending_key)
+    if pending is None or pending[0] is not loop:  # (a build on another loop: not awaitable)
+        task = loop.create_task(run_in_threadpool(view.cached, key, build))
+        task.add_done_callback(lambda done: _forget_build(view, pending_key, done))
+        pending = view.cache[pending_key] = (loop, task)
+    # Shielded: a client that gives up must not cancel the build the others are waiting for.
+    return await asyncio.shield(pending[1])  # type: ignore[no-any-return]
+
+
+def _forget_build(view: CatalogView, pending_key: Any, task: asyncio.Task[Any]) -> None:
+    """The next request after a failed build tries again; nobody left waiting is fine."""
+    view.cache.pop(pending_key, None)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it when no request awaited it
 
 
 def feed_response(request: Request, feed: RenderedFeed) -> Response:
