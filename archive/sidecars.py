@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archive.errors import ArchiveError, Conflict, InvalidInput
+from archive.errors import ArchiveError, Conflict, InvalidInput, TooManyRequests
 from archive.models import Chapter, Episode, MediaFile, Series, clean_text
 from media import artwork, chapters, transcripts
 from media.errors import MediaError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 MAX_ARTWORK_BYTES = 40 * 1024 * 1024
 MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 MAX_CHAPTERS_BYTES = 2 * 1024 * 1024
+BUSY_RETRY_AFTER_S = 30
 
 
 @dataclass
@@ -45,6 +46,7 @@ def _read(path: Path, what: str, limit: int) -> bytes:
 
 
 def prepare(meta: Metadata) -> Prepared:
+    """Validate the sidecars before anything is stored; artwork waits for a decoding slot."""
     prepared = Prepared()
     try:
         if meta.artwork:
@@ -56,6 +58,8 @@ def prepare(meta: Metadata) -> Prepared:
         if meta.chapters:
             prepared.chapters = parse_chapters(_read(Path(meta.chapters), "chapters",
                                                      MAX_CHAPTERS_BYTES))
+    except artwork.Busy as error:  # not the file's fault: the same upload works a bit later
+        raise TooManyRequests(str(error), BUSY_RETRY_AFTER_S) from None
     except MediaError as error:
         raise InvalidInput(str(error)) from None
     return prepared

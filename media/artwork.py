@@ -6,23 +6,47 @@ import colorsys
 import hashlib
 import io
 import textwrap
+import threading
 import warnings
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from media.errors import InvalidArtwork
+from media.errors import InvalidArtwork, MediaError
 
 MIN_SIDE = 1400  # Apple Podcasts and most directories require at least 1400×1400
 MAX_SIDE = 3000
-MAX_PIXELS = 64_000_000  # anything larger is a decompression bomb, not a cover
+# Room for a 5000×5000 photo to crop from; larger is a decompression bomb, not a cover. Decoding
+# costs ~4 bytes a pixel and the crop and scale copy it: ~250 MB at this size.
+MAX_PIXELS = 25_000_000
+# Images decoded at once in this process (each may take the memory above); more wait for a slot.
+MAX_DECODING = 2
+DECODING = threading.BoundedSemaphore(MAX_DECODING)
+SLOT_WAIT_S = 60.0
 JPEG_QUALITY = 88
 _ACCEPTED = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 _FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
 
-def prepare_artwork(data: bytes) -> bytes:
-    """A square RGB JPEG of 1400–3000 px without EXIF, from a JPEG, PNG or WebP upload."""
+class Busy(MediaError):
+    """Every decoding slot stayed taken: the server is busy with other images."""
+
+
+def prepare_artwork(data: bytes, *, wait: float | None = None) -> bytes:
+    """A square RGB JPEG of 1400–3000 px without EXIF, from a JPEG, PNG or WebP upload.
+
+    At most `MAX_DECODING` run at once; one that finds no slot within `wait` seconds (default
+    `SLOT_WAIT_S`) is Busy.
+    """
+    if not DECODING.acquire(timeout=SLOT_WAIT_S if wait is None else wait):
+        raise Busy("The server is busy with other images; try again in a minute.")
+    try:
+        return _prepare(data)
+    finally:
+        DECODING.release()
+
+
+def _prepare(data: bytes) -> bytes:
     image = _open(data)
     width, height = image.size
     if min(width, height) < MIN_SIDE:
@@ -53,11 +77,14 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _check_size(image: Image.Image) -> None:
-    """Our own limit, checked before decoding, whatever the global Image.MAX_IMAGE_PIXELS is."""
+    """Our own limit, checked on the header before decoding (`open` reads no pixels),
+    whatever the global Image.MAX_IMAGE_PIXELS is."""
     if image.width * image.height > MAX_PIXELS:
+        side = int(MAX_PIXELS ** 0.5)
         raise InvalidArtwork(
-            f"The artwork is {image.width}×{image.height} px, far too large to be an image we "
-            "can use."
+            f"The artwork is {image.width}×{image.height} px "
+            f"({image.width * image.height / 1e6:.0f} megapixels); artwork may have at most "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels, such as {side}×{side} px."
         )
 
 

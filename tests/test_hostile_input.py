@@ -81,3 +81,44 @@ def test_cli_missing_file_is_one_line(settings, store: ObjectStore, tmp_path: Pa
                      "--series", "S")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("archive: ")
+
+
+def test_huge_artwork_is_refused_before_its_pixels_are_decoded(client: TestClient,
+                                                               store: ObjectStore,
+                                                               tmp_path: Path) -> None:
+    from tests.test_media_artwork import _large_png
+
+    wav = media_samples.make_recording(tmp_path / "talk.wav", "wav", seconds=1.0)
+    token = token_for(store)
+    with wav.open("rb") as stream:
+        refused = client.post("/api/episodes", headers=bearer(token),
+                              data={"title": "Talk", "series": "Talks"},
+                              files={"file": ("talk.wav", stream, "audio/wav"),
+                                     "artwork": ("cover.png", _large_png(8000, 8000),
+                                                 "image/png")})
+    assert refused.status_code == 422, refused.text
+    assert "at most 25 megapixels" in refused.json()["error"]
+    assert not list(store.list("episodes/"))
+
+
+def test_artwork_beyond_the_decoding_slots_is_a_429(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from archive import sidecars
+    from archive.errors import TooManyRequests
+    from archive.ingest import Metadata
+    from media import artwork
+
+    cover = tmp_path / "cover.png"
+    Image.new("RGB", (1400, 1400), (9, 9, 9)).save(cover)
+    monkeypatch.setattr(artwork, "SLOT_WAIT_S", 0.05)
+    held = [artwork.DECODING.acquire(timeout=10) for _ in range(artwork.MAX_DECODING)]
+    try:
+        with pytest.raises(TooManyRequests, match="busy with other images") as busy:
+            sidecars.prepare(Metadata(artwork=cover))
+        assert (busy.value.status, busy.value.retry_after) == (429, 30)
+    finally:
+        for _ in held:
+            artwork.DECODING.release()
+    assert sidecars.prepare(Metadata(artwork=cover)).cover

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from PIL import Image
 
+from media import artwork
 from media.artwork import generate_cover, prepare_artwork
 from media.errors import InvalidArtwork
 
@@ -111,3 +114,48 @@ def test_generated_cover_is_deterministic_and_legible() -> None:
 def test_generated_cover_handles_empty_and_long_titles() -> None:
     assert _open(generate_cover("")).size == (1400, 1400)
     assert _open(generate_cover("word " * 200, "sub " * 100)).size == (1400, 1400)
+
+
+def _large_png(width: int, height: int) -> bytes:
+    """A valid, all-black RGB PNG written row by row: huge in pixels, tiny in bytes, and made
+    without ever holding the pixels in memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + 3 * width)  # filter byte + pixels
+    compressed = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", compressed)
+            + chunk(b"IEND", b""))
+
+
+def test_artwork_over_25_megapixels_is_refused_before_decoding() -> None:
+    """The review's case: 8000×8000 in a quarter of a megabyte cost 757 MB to decode."""
+    png = _large_png(8000, 8000)
+    assert len(png) < 300_000
+    with pytest.raises(InvalidArtwork) as refused:
+        prepare_artwork(png)
+    assert str(refused.value) == ("The artwork is 8000×8000 px (64 megapixels); artwork may "
+                                  "have at most 25 megapixels, such as 5000×5000 px.")
+    with pytest.raises(InvalidArtwork, match="at most 25 megapixels"):
+        prepare_artwork(_large_png(5001, 5000))
+
+
+def test_artwork_of_25_megapixels_is_accepted() -> None:
+    result = _open(prepare_artwork(_large_png(5000, 5000)))
+    assert result.size == (3000, 3000)
+
+
+def test_only_a_few_images_are_decoded_at_once() -> None:
+    image = _encode(Image.new("RGB", (1400, 1400), (1, 2, 3)), "PNG")
+    held = [artwork.DECODING.acquire(timeout=10) for _ in range(artwork.MAX_DECODING)]
+    try:
+        assert all(held)
+        with pytest.raises(artwork.Busy, match="busy with other images"):
+            prepare_artwork(image, wait=0.05)
+    finally:
+        for _ in held:
+            artwork.DECODING.release()
+    assert _open(prepare_artwork(image, wait=0.05)).size == (1400, 1400)
