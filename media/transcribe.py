@@ -1,10 +1,15 @@
 """Speech to text with faster-whisper (CTranslate2 on the CPU, int8), in bounded windows.
 
-faster-whisper decodes a whole file into memory (about 350 MB per hour of audio). Here PyAV
-decodes 16 kHz mono float32 one window at a time (``media.convert``'s reader), each window ends
-at the quietest moment near its end so no word is cut, and its timestamps are offset: a
-ten-hour recording needs the memory of one window. Words keep their timestamps; cues are
-sentence-like, at most ``MAX_CUE_S`` long, in at most two lines of ``MAX_LINE`` characters.
+faster-whisper decodes a whole file into memory (about 230 MB per hour of audio) and then
+computes its features and voice activity over all of it (measured: about 0.7 MB per second,
+2.5 GB an hour). Here PyAV decodes 16 kHz mono float32 one window at a time (``media.convert``'s
+reader), each window ends at the quietest moment of its last seconds so no word is cut, and its
+timestamps are offset: a ten-hour recording needs the memory of one window. Windows are
+recognised independently (with the episode's prompt, not the previous window's words, which
+made Whisper repeat them on short windows); Whisper itself works in 30 s steps anyway.
+
+Words keep their timestamps; cues are sentence-like, at most ``MAX_CUE_S`` long, in at most
+two lines of ``MAX_LINE`` characters.
 
 ``transcribe`` is a plain module-level function of picklable arguments, so a job runner can
 call it in a child process. Only this module imports faster_whisper.
@@ -31,7 +36,7 @@ Progress = Callable[[float], None]
 DEFAULT_MODEL = "base"
 OFF = "off"
 RATE = 16000  # what Whisper listens at
-DEFAULT_WINDOW_S = 300.0
+DEFAULT_WINDOW_S = 120.0  # memory grows ~0.7 MB per second of window (features, VAD)
 MAX_CUE_S = 7.0
 MAX_LINE = 42
 MAX_LINES = 2
