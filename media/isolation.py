@@ -155,6 +155,13 @@ class _Zygote:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._owner = os.getpid()
+
+    def forget_after_fork(self) -> None:
+        """In a forked copy of the parent (`--workers N`): start a zygote of our own when needed,
+        leaving the parent's alone (and a lock another thread held at the fork behind)."""
+        self._lock = threading.Lock()
+        self._process, self._control, self._owner = None, None, os.getpid()
 
     def open_channel(self) -> Connection:
         """A new child, connected to the caller by a socket of its own."""
@@ -206,6 +213,7 @@ class _Zygote:
 
 
 _ZYGOTE = _Zygote()
+os.register_at_fork(after_in_child=_ZYGOTE.forget_after_fork)
 
 
 # -- the zygote, the monitor and the worker ------------------------------------------------------

@@ -95,3 +95,23 @@ def test_a_dead_zygote_is_replaced() -> None:
     zygote.kill()
     zygote.wait(10)
     assert run(targets.add, 2, 2, limits=ROOMY, label="adding") == 4
+
+
+def test_a_forked_process_gets_a_zygote_of_its_own() -> None:
+    """`archive serve --workers N` may fork after a first use: children must not share it."""
+    assert run(targets.add, 1, 2, limits=ROOMY, label="adding") == 3
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the forked copy reports through the pipe
+        try:
+            ok = run(targets.add, 20, 22, limits=ROOMY, label="adding") == 42
+            mine = isolation._ZYGOTE._owner == os.getpid()
+            os.write(writer, b"yes" if ok and mine else b"no")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    answer = os.read(reader, 16)
+    os.waitpid(child, 0)
+    os.close(reader)
+    assert answer == b"yes"
+    assert run(targets.add, 2, 2, limits=ROOMY, label="adding") == 4  # ours still works
