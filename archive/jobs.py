@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from archive.errors import ArchiveError, NotFound
+from archive.errors import ArchiveError, NotFound, TooManyRequests
 from archive.models import Episode
 from archive.storage import ObjectStore
 
@@ -37,6 +37,9 @@ HEARTBEAT = 60.0  # seconds between re-writes of the status of every job waiting
 # Silence this long (ten missed heartbeats) means the job's process is gone.
 ABANDONED_AFTER = timedelta(minutes=10)
 FORGET_AFTER = timedelta(minutes=10)  # finished jobs then answer from the bucket only
+# Jobs waiting for a worker, each holding a spooled upload (up to ARCHIVE_MAX_UPLOAD_MB) on disk.
+MAX_WAITING = 16
+BUSY_RETRY_AFTER_S = 120
 INTERRUPTED = ("The upload was interrupted: the server holding it stopped. Please upload it "
                "again.")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -101,10 +104,11 @@ class JobRunner:
     """
 
     def __init__(self, store: ObjectStore, workers: int = 2, *, heartbeat: float = HEARTBEAT,
-                 keep_for: timedelta = KEEP_FOR, forget_after: timedelta = FORGET_AFTER
-                 ) -> None:
+                 keep_for: timedelta = KEEP_FOR, forget_after: timedelta = FORGET_AFTER,
+                 max_waiting: int = MAX_WAITING) -> None:
         self.store = store
         self.keep_for = keep_for
+        self.max_waiting = max_waiting
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
         self._jobs: dict[str, Job] = {}
         self._outcomes: dict[str, Future[Episode]] = {}
@@ -120,15 +124,25 @@ class JobRunner:
 
     def submit(self, user: str, work: Callable[[Progress], Episode],
                cleanup: Callable[[], None]) -> Job:
-        """Queue `work` (an ingest taking a progress callback); `cleanup` runs afterwards."""
+        """Queue `work` (an ingest taking a progress callback); `cleanup` runs afterwards, or
+        at once when too many jobs are waiting already (TooManyRequests)."""
         job = Job(id=secrets.token_urlsafe(18), user=user)
-        self._save(job)
         with self._lock:
-            self._jobs[job.id] = job
-            self._outcomes[job.id] = Future()
+            waiting = sum(1 for queued in self._jobs.values() if queued.state == "queued")
+            full = waiting >= self.max_waiting
+            if not full:
+                self._jobs[job.id] = job
+                self._outcomes[job.id] = Future()
+        if full:
+            cleanup()
+            raise TooManyRequests("Too many uploads are waiting to be processed; try again in a "
+                                  "few minutes.", BUSY_RETRY_AFTER_S)
+        self._save(job)
         try:
             self._pool.submit(self._run, job, work, cleanup)
         except RuntimeError:  # the pool is shutting down
+            with self._lock:
+                del self._jobs[job.id], self._outcomes[job.id]
             cleanup()
             raise
         return job

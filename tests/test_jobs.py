@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from archive.errors import InvalidRecording, NotFound
+from archive.errors import InvalidRecording, NotFound, TooManyRequests
 from archive.jobs import Job, JobRunner, job_key
 from archive.models import Episode
 from archive.storage import ObjectStore
@@ -130,4 +130,24 @@ def test_finished_jobs_hold_no_thread_each(store: ObjectStore) -> None:
         assert threading.active_count() - before <= 2  # the worker and the heartbeat
         assert {runner.get(job.id).state for job in jobs} == {"done"}
     finally:
+        runner.shutdown()
+
+
+def test_the_queue_is_bounded(store: ObjectStore) -> None:
+    """Each waiting job holds a spooled upload on disk: past the bound, a clear 429."""
+    runner = JobRunner(store, workers=1, max_waiting=1)
+    gate = threading.Event()
+    cleaned: list[str] = []
+    try:
+        running = runner.submit("editor", held(gate), lambda: cleaned.append("running"))
+        assert wait_until(lambda: runner.get(running.id).state == "running", timeout=10)
+        runner.submit("editor", held(gate), lambda: cleaned.append("queued"))
+        before = sorted(info.key for info in store.list("jobs/"))
+        with pytest.raises(TooManyRequests, match="Too many uploads are waiting") as refused:
+            runner.submit("editor", held(gate), lambda: cleaned.append("refused"))
+        assert (refused.value.status, refused.value.retry_after) == (429, 120)
+        assert cleaned == ["refused"]  # its spooled upload is removed at once
+        assert sorted(info.key for info in store.list("jobs/")) == before
+    finally:
+        gate.set()
         runner.shutdown()
