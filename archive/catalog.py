@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
+from archive import people as people_records
 from archive.errors import ArchiveError, Conflict, Duplicate, NotFound, StorageError
 from archive.models import Episode, Person, Series, episode_prefix, utcnow
 from archive.storage import ObjectStore
@@ -49,6 +50,10 @@ def series_meta_key(slug: str) -> str:
     return f"series/{slug}/meta.json"
 
 
+def person_meta_key(slug: str) -> str:
+    return f"people/{slug}/meta.json"
+
+
 @dataclass
 class CatalogData:
     """The mutable document inside `catalog.json`; only `Catalog.change` mutates it."""
@@ -56,6 +61,9 @@ class CatalogData:
     guid: str = field(default_factory=lambda: str(uuid.uuid4()))
     series: dict[str, Series] = field(default_factory=dict)
     episodes: dict[str, Episode] = field(default_factory=dict)
+    # One record per person, keyed by slug (archive/people.py); catalogues older than people
+    # records have none and gain them as episodes are written.
+    people: dict[str, Person] = field(default_factory=dict)
     updated_at: datetime = field(default_factory=utcnow)
     # Keys on their way out (a repair moving orphans to the trash, an edit deleting the files
     # it replaced, a failed ingest its staged files), each with its claims (claim -> since):
@@ -71,6 +79,8 @@ class CatalogData:
             guid=data["guid"],
             series={s["slug"]: Series.from_dict(s) for s in data.get("series", [])},
             episodes={e["id"]: Episode.from_dict(e) for e in data.get("episodes", [])},
+            people={slug: people_records.check_record(slug, Person.from_dict(p))
+                    for p in data.get("people") or [] if (slug := str(p.get("slug") or ""))},
             updated_at=datetime.fromisoformat(data["updated_at"]),
             removing={str(key): {str(c): str(t) for c, t in claims.items()}
                       for key, claims in (data.get("removing") or {}).items()
@@ -84,6 +94,8 @@ class CatalogData:
             "updated_at": self.updated_at.isoformat(),
             "series": [s.to_dict() for s in sorted(self.series.values(), key=lambda s: s.slug)],
             "episodes": [e.to_dict() for e in sorted(self.episodes.values(), key=lambda e: e.id)],
+            "people": [{"slug": slug, **_record_dict(person)}
+                       for slug, person in sorted(self.people.items())],
         }
         if self.removing:
             document["removing"] = dict(sorted(self.removing.items()))
@@ -238,6 +250,12 @@ class CatalogView:
         return [e for e in self.published if any(p.slug == slug for p in e.speakers)]
 
 
+def _record_dict(person: Person) -> dict[str, Any]:
+    found = person.to_dict()
+    del found["role"], found["affiliation"]  # an appearance's, not the person's
+    return found
+
+
 def _newest_first(episode: Episode) -> tuple[float, float]:
     day = episode.date or episode.published_at.date()
     return (-day.toordinal(), -episode.published_at.timestamp())
@@ -313,12 +331,18 @@ class Catalog:
         newly names must exist (HEAD, after the read) and must not be on its way to the trash,
         so a commit never names an object that is gone, whatever `verify --repair` does.
         `missing_ok=False` refuses to start a new catalogue; `replace_damaged` (reindex)
-        overwrites one that cannot be read.
+        overwrites one that cannot be read. People records and the speakers of the episodes
+        `apply` put in (new objects) are linked before the write (`archive.people.link`).
         """
         for attempt in range(MAX_ATTEMPTS):
             data, etag = self._load_for_change(missing_ok, replace_damaged)
             named_before = data.file_keys() if check_new_keys else set()
+            episodes_before = dict(data.episodes)
+            people_before = people_records.snapshot(data.people)
             result = apply(data)
+            people_records.link(data.people, data.episodes,
+                                (e for key, e in data.episodes.items()
+                                 if episodes_before.get(key) is not e), people_before)
             if check_new_keys:
                 self._check_new_keys(data.file_keys() - named_before, data)
             data.updated_at = utcnow()

@@ -66,10 +66,32 @@ LICENCE_URLS = {
     "cc-by-nc-nd-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
     "cc0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
 }
-# Episode fields for editors only: never in the public API, feeds, pages or the search index.
-# (Consent records and editors' notes belong here when they arrive.) `Episode.public_dict()`
-# leaves them out; code that renders for the public reads attributes it names, never these.
-PRIVATE_FIELDS = frozenset({"source_filename"})
+# rightsstatements.org statements (https://rightsstatements.org/page/1.0/), by their URI as the
+# vocabulary publishes it (http, trailing slash): an episode's `rights` when no licence fits.
+RIGHTS_STATEMENTS = {
+    "http://rightsstatements.org/vocab/InC/1.0/": "In Copyright",
+    "http://rightsstatements.org/vocab/InC-OW-EU/1.0/": "In Copyright - EU Orphan Work",
+    "http://rightsstatements.org/vocab/InC-EDU/1.0/":
+        "In Copyright - Educational Use Permitted",
+    "http://rightsstatements.org/vocab/InC-NC/1.0/":
+        "In Copyright - Non-Commercial Use Permitted",
+    "http://rightsstatements.org/vocab/InC-RUU/1.0/": "In Copyright - Rights-holder(s) Unlocatable "
+        "or Unidentifiable",
+    "http://rightsstatements.org/vocab/NoC-CR/1.0/": "No Copyright - Contractual Restrictions",
+    "http://rightsstatements.org/vocab/NoC-NC/1.0/": "No Copyright - Non-Commercial Use Only",
+    "http://rightsstatements.org/vocab/NoC-OKLR/1.0/": "No Copyright - Other Known Legal "
+        "Restrictions",
+    "http://rightsstatements.org/vocab/NoC-US/1.0/": "No Copyright - United States",
+    "http://rightsstatements.org/vocab/CNE/1.0/": "Copyright Not Evaluated",
+    "http://rightsstatements.org/vocab/UND/1.0/": "Copyright Undetermined",
+    "http://rightsstatements.org/vocab/NKC/1.0/": "No Known Copyright",
+}
+# What a speaker said about publishing the recording; recorded by editors, for editors only.
+CONSENT_STATUSES = ("unknown", "requested", "given", "refused", "withdrawn")
+# Episode fields for editors only: never in the public API, feeds, pages, OAI, bags or the
+# search index. `Episode.public_dict()` leaves them out; code that renders for the public
+# reads attributes it names, never these.
+PRIVATE_FIELDS = frozenset({"source_filename", "consent"})
 
 EPISODE_TYPES = ("full", "trailer", "bonus")
 MEDIUMS = ("podcast", "course")
@@ -96,6 +118,7 @@ _CONTROL = re.compile(
 )
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+_ORCID_PREFIXES = ("https://orcid.org/", "http://orcid.org/", "orcid.org/")
 
 
 def slugify(text: str, fallback: str = "item", max_length: int = 80) -> str:
@@ -169,6 +192,70 @@ def normalise_role(role: str) -> str:
     return role
 
 
+def orcid_check_digit(digits: str) -> str:
+    """ISO 7064 MOD 11-2 over the first 15 digits of an ORCID iD ('X' stands for 10)."""
+    total = 0
+    for digit in digits:
+        total = (total + int(digit)) * 2
+    result = (12 - total % 11) % 11
+    return "X" if result == 10 else str(result)
+
+
+def normalise_orcid(value: Any) -> str:
+    """An ORCID iD as `0000-0002-1825-0097` (also read from its https://orcid.org/ form), or ''.
+    Refuses a malformed iD or one whose check digit is wrong (a typo, most often)."""
+    text = clean_text(value, "ORCID", 60)
+    for prefix in _ORCID_PREFIXES:
+        if text.lower().startswith(prefix):
+            text = text[len(prefix):]
+    text = text.upper()
+    if not text:
+        return ""
+    if not _ORCID.match(text):
+        raise InvalidInput(f"ORCID {text!r} is not of the form 0000-0002-1825-0097.")
+    digits = text.replace("-", "")
+    if orcid_check_digit(digits[:15]) != digits[15]:
+        raise InvalidInput(f"ORCID {text!r} has a wrong check digit (mistyped?).")
+    return text
+
+
+def normalise_rights(value: Any) -> str:
+    """A rightsstatements.org statement URI (https or http, with or without the trailing
+    slash, as its canonical http form), or ''."""
+    text = clean_text(value, "Rights statement", 200)
+    if not text:
+        return ""
+    canonical = "http://" + text.split("://", 1)[-1].rstrip("/") + "/"
+    for uri in RIGHTS_STATEMENTS:
+        if canonical.lower() == uri.lower():
+            return uri
+    raise InvalidInput(f"Rights statement {text!r} is not a rightsstatements.org statement "
+                       "(e.g. http://rightsstatements.org/vocab/InC/1.0/).")
+
+
+def normalise_consent(value: Any) -> dict[str, str]:
+    """Consent by speaker slug; 'unknown' is the default and not stored."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("Consent must be an object of speaker slug to status.")
+    found: dict[str, str] = {}
+    for slug, status in value.items():
+        status = str(status or "unknown").strip().lower()
+        if status not in CONSENT_STATUSES:
+            raise InvalidInput(f"Consent must be one of {', '.join(CONSENT_STATUSES)}.")
+        if status != "unknown":
+            found[slugify(str(slug), "person")] = status
+    return found
+
+
+def _https_url(value: Any, field_name: str) -> str:
+    url = clean_text(value, field_name, 500)
+    if url and not url.startswith(("https://", "http://")):
+        raise InvalidInput(f"{field_name} {url!r} must start with https://.")
+    return url
+
+
 def normalise_licence(licence: str | None) -> str | None:
     if not licence:
         return None
@@ -180,45 +267,56 @@ def normalise_licence(licence: str | None) -> str | None:
 
 @dataclass
 class Person:
-    """Someone who spoke at an event, with their role there (academic vocabulary)."""
+    """A person: as a speaker of an episode (with their role and affiliation there), and as the
+    one record per person in `CatalogData.people` (keyed by `slug`), whose name, ORCID iD,
+    homepage (`url`) and image every episode they appear in shares (see archive/people.py)."""
 
     name: str
     role: str = "speaker"
     affiliation: str = ""
-    orcid: str = ""
-    url: str = ""
+    orcid: str = ""  # bare iD, checksum-validated: 0000-0002-1825-0097
+    url: str = ""  # homepage
+    image: str = ""  # https URL of a portrait (Podcasting 2.0 `img`)
 
     @property
     def slug(self) -> str:
         return slugify(self.name, fallback="person")
 
+    @property
+    def homepage(self) -> str:
+        return self.url
+
+    @property
+    def orcid_url(self) -> str:
+        return f"https://orcid.org/{self.orcid}" if self.orcid else ""
+
     @classmethod
     def parse(cls, spec: str) -> Person:
-        """Read the CLI form `Name;role;affiliation`."""
+        """Read the CLI form `Name;role;affiliation;ORCID` (the last parts optional)."""
         parts = [part.strip() for part in spec.split(";")]
-        if len(parts) > 3:
-            raise InvalidInput(f"Speaker {spec!r} has too many parts; use 'Name;role;affiliation'.")
-        name, role, affiliation = [*parts, "", ""][:3]
-        return cls.from_dict({"name": name, "role": role or "speaker", "affiliation": affiliation})
+        if len(parts) > 4:
+            raise InvalidInput(
+                f"Speaker {spec!r} has too many parts; use 'Name;role;affiliation;ORCID'.")
+        name, role, affiliation, orcid = [*parts, "", "", ""][:4]
+        return cls.from_dict({"name": name, "role": role or "speaker", "affiliation": affiliation,
+                              "orcid": orcid})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Person:
-        orcid = clean_text(data.get("orcid"), "ORCID", 40)
-        if orcid and not _ORCID.match(orcid):
-            raise InvalidInput(f"ORCID {orcid!r} is not of the form 0000-0002-1825-0097.")
-        url = clean_text(data.get("url"), "Speaker URL", 500)
-        if url and not url.startswith(("https://", "http://")):
-            raise InvalidInput(f"Speaker URL {url!r} must start with https://.")
         return cls(
             name=clean_text(data.get("name"), "Speaker name", MAX_NAME, required=True),
             role=normalise_role(str(data.get("role") or "speaker")),
             affiliation=clean_text(data.get("affiliation"), "Affiliation", MAX_NAME),
-            orcid=orcid,
-            url=url,
+            orcid=normalise_orcid(data.get("orcid")),
+            url=_https_url(data.get("url") or data.get("homepage"), "Speaker URL"),
+            image=_https_url(data.get("image"), "Image URL"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        found = dataclasses.asdict(self)
+        if not self.image:
+            del found["image"]  # older readers' Person(**…) never meets a field it lacks
+        return found
 
 
 @dataclass
@@ -399,6 +497,7 @@ class Episode:
     speakers: list[Person] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     licence: str | None = None
+    rights: str = ""  # a rightsstatements.org URI (RIGHTS_STATEMENTS), when no licence fits
     event: str = ""
     location: Location | None = None
     language: str = "en"
@@ -418,6 +517,14 @@ class Episode:
     enrichment_errors: dict[str, str] = field(default_factory=dict)  # kind -> why it failed
     published_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # Embargo: a draft with a date is "scheduled"; `archive worker` publishes it once the date
+    # has passed (archive/rights.py).
+    publish_at: datetime | None = None
+    consent: dict[str, str] = field(default_factory=dict)  # speaker slug -> CONSENT_STATUSES
+
+    @property
+    def scheduled(self) -> bool:
+        return self.draft and self.publish_at is not None
 
     @property
     def audio(self) -> MediaFile | None:
@@ -476,6 +583,7 @@ class Episode:
             speakers=[s if isinstance(s, Person) else Person.from_dict(s) for s in speakers],
             tags=_clean_tags(tags),
             licence=normalise_licence(data.get("licence")),
+            rights=normalise_rights(data.get("rights")),
             event=clean_text(data.get("event"), "Event", MAX_TITLE),
             location=data["location"] if isinstance(data.get("location"), Location)
             else Location.from_dict(data.get("location")),
@@ -499,6 +607,8 @@ class Episode:
                                for k, v in (data.get("enrichment_errors") or {}).items()},
             published_at=parse_datetime(data.get("published_at")) or utcnow(),
             updated_at=parse_datetime(data.get("updated_at")) or utcnow(),
+            publish_at=parse_datetime(data.get("publish_at")),
+            consent=normalise_consent(data.get("consent")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -513,6 +623,7 @@ class Episode:
             "speakers": [s.to_dict() for s in self.speakers],
             "tags": list(self.tags),
             "licence": self.licence,
+            "rights": self.rights,
             "event": self.event,
             "location": self.location.to_dict() if self.location else None,
             "language": self.language,
@@ -533,6 +644,8 @@ class Episode:
             "enrichment_errors": dict(self.enrichment_errors),
             "published_at": self.published_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "publish_at": self.publish_at.isoformat() if self.publish_at else None,
+            "consent": dict(sorted(self.consent.items())),
         }
 
     def public_dict(self) -> dict[str, Any]:
