@@ -28,9 +28,8 @@ from archive import audit, removal, sidecars
 from archive.catalog import CatalogData, new_claim
 from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecording, NotFound
 from archive.ingest import Metadata, resolve_series, tag_delivery
-from archive.models import Episode, MediaFile, Person, Series, episode_prefix
+from archive.models import Episode, MediaFile, Person, Provenance, Series, episode_prefix
 from archive.runtime import Archive
-from media import transcripts
 
 # Fields an editor may change; id, guid, slug and files are the archive's own.
 EDITABLE = frozenset({
@@ -43,6 +42,10 @@ TAGGED = frozenset({"title", "description", "speakers", "date", "licence", "seri
 EDITED_ELSEWHERE = ("Someone else changed this recording while you were editing it; "
                     "reload to see their changes, then make yours again.")
 HASH_CHUNK = 1024 * 1024
+# What enrichment tasks write after publishing (`archive.enrich`), without bumping the revision:
+# an edit that did not touch one of these keeps the value committed meanwhile.
+ENRICHED = ("loudness", "pending", "enrichment_errors", "transcript_provenance",
+            "transcript_language")
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -112,7 +115,7 @@ def replace_sidecars(archive: Archive, episode_id: str, actor: str, *,
         proposed = Episode.from_dict(base.to_dict())
         change = _Change(base, proposed, None, [], [])
         try:
-            _store_sidecars(archive, change, prepared)
+            _store_sidecars(archive, change, prepared, actor)
             if artwork or chapters:
                 _retag(archive, change, cover=prepared.cover)
         except BaseException:
@@ -300,25 +303,26 @@ def _store_bytes(archive: Archive, change: _Change, role: str, filename: str, da
                                             size=stored.size, sha256=stored.sha256)
 
 
-def _store_sidecars(archive: Archive, change: _Change, prepared: sidecars.Prepared) -> None:
+def _store_sidecars(archive: Archive, change: _Change, prepared: sidecars.Prepared,
+                    actor: str) -> None:
     episode = change.proposed
     if prepared.cover:
         name = f"cover-{hashlib.sha256(prepared.cover).hexdigest()[:12]}.jpg"
         _store_bytes(archive, change, "cover", name, prepared.cover, "image/jpeg")
     if prepared.transcript:
-        vtt = transcripts.to_vtt(prepared.transcript).encode("utf-8")
-        _store_bytes(archive, change, "transcript", "transcript.vtt", vtt,
-                     "text/vtt; charset=utf-8")
+        forms = sidecars.transcript_files(prepared)
+        for role in sidecars.TRANSCRIPT_ROLES:  # forms the new transcript does not have go
+            old = episode.files.get(role)
+            if role not in forms and old is not None:
+                assert change.retired is not None
+                change.retired.append(episode.files.pop(role).key)
+        for role, (name, data, content_type) in forms.items():
+            _store_bytes(archive, change, role, name, data, content_type)
         episode.transcript_language = episode.transcript_language or episode.language
-        old_source = episode.files.pop("transcript_source", None)
-        if prepared.transcript_source:
-            if old_source is not None:
-                episode.files["transcript_source"] = old_source
-            _store_bytes(archive, change, "transcript_source", "transcript.srt",
-                         prepared.transcript_source, "application/x-subrip")
-        elif old_source is not None:
-            assert change.retired is not None
-            change.retired.append(old_source.key)
+        # A person's transcript: automatic transcription no longer wants to replace it.
+        episode.transcript_provenance = Provenance("supplied", by=actor)
+        episode.pending = [kind for kind in episode.pending if kind != "transcribe"]
+        episode.enrichment_errors.pop("transcribe", None)
     if prepared.chapters:
         episode.chapters = prepared.chapters
         _store_bytes(archive, change, "chapters", "chapters.json",
@@ -343,6 +347,7 @@ def _commit(archive: Archive, change: _Change) -> Episode:
     base_revision = change.base.updated_at
     change.proposed.updated_at = datetime.now(UTC)
     snapshot = change.proposed.to_dict()
+    base = change.base.to_dict()
     retiring = [k for k in change.retired or [] if k not in (change.added or [])]
     claim = new_claim()
     claimed: list[str] = []
@@ -358,8 +363,9 @@ def _commit(archive: Archive, change: _Change) -> Episode:
         if snapshot["series"] not in data.series:
             raise NotFound(f"There is no series {snapshot['series']!r}.")
         episode = Episode.from_dict(snapshot)  # a fresh copy: `apply` may run more than once
+        superseded = _keep_enrichment(episode, base, latest)
         data.episodes[episode.id] = episode
-        claimed[:] = data.mark_removing(retiring, claim)
+        claimed[:] = data.mark_removing(retiring + superseded, claim)
         return episode
 
     try:
@@ -378,6 +384,29 @@ def _commit(archive: Archive, change: _Change) -> Episode:
     finally:
         archive.catalog.withdraw(claimed, claim)
     return committed
+
+
+def _keep_enrichment(episode: Episode, base: dict[str, Any], latest: Episode) -> list[str]:
+    """Three-way merge of what enrichment tasks committed while this edit was being made: a
+    field or file role the edit left as it found it takes the latest value (a transcript or
+    waveform that landed meanwhile stays); what the edit changed is the edit's, and the file
+    it overrides is returned for removal."""
+    now = latest.to_dict()
+    proposed = episode.to_dict()
+    for name in ENRICHED:
+        if proposed[name] == base[name] and now[name] != base[name]:
+            setattr(episode, name, getattr(latest, name))
+    superseded = []
+    for role in set(base["files"]) | set(now["files"]):
+        was, meanwhile = base["files"].get(role), now["files"].get(role)
+        if proposed["files"].get(role) == was:
+            if role in latest.files:
+                episode.files[role] = latest.files[role]
+            else:
+                episode.files.pop(role, None)
+        elif meanwhile is not None and meanwhile != was:
+            superseded.append(latest.files[role].key)
+    return superseded
 
 
 def _discard(archive: Archive, keys: Iterable[str]) -> None:

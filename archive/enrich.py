@@ -44,7 +44,6 @@ TRANSCRIPT_FILES = {  # role: (filename, content type)
     "transcript_srt": ("transcript.srt", "application/x-subrip"),
     "transcript_json": ("transcript.json", "application/json"),
 }
-MAX_PROMPT_CHARS = 600  # Whisper reads at most 224 tokens of prompt
 
 
 def wanted(episode: Episode, transcribe_model: str) -> list[str]:
@@ -81,9 +80,10 @@ def make_worker(archive: Archive, *, concurrency: int = 1, queue: TaskQueue | No
 
 def transcription_prompt(episode: Episode) -> str:
     """What the recogniser should expect: names and terms it could not guess."""
-    names = ", ".join(dict.fromkeys(p.name for p in episode.speakers))
-    parts = [episode.title, names, ", ".join(episode.tags)]
-    return ". ".join(part for part in parts if part)[:MAX_PROMPT_CHARS]
+    from media.transcribe import initial_prompt  # imports faster-whisper: only in workers
+
+    names = dict.fromkeys(p.name for p in episode.speakers)
+    return initial_prompt(episode.title, names, episode.tags)
 
 
 @dataclass
@@ -320,13 +320,13 @@ def record_failure(archive: Archive, kind: str, episode_id: str, reason: str) ->
 
 def remove_unnamed(archive: Archive, keys: list[str]) -> None:
     """Delete objects a change made or replaced, unless the catalogue names them after all
-    (content-addressed keys: the same bytes made again have the same key). Best effort:
-    `archive verify --repair` finds what is left."""
+    (content-addressed keys: the same bytes made again have the same key). The keys are
+    claimed first, so a commit naming one meanwhile is refused rather than published with the
+    object gone. Best effort: `archive verify --repair` finds what is left."""
     if not keys:
         return
-    with contextlib.suppress(ArchiveError):
-        named = {f.key for e in archive.catalog.refresh().data.episodes.values()
-                 for f in e.files.values()}
-        archive.catalog.remove_objects([k for k in keys if k not in named])
+    with contextlib.suppress(ArchiveError), \
+            archive.catalog.claim_for_removal(keys) as claimed:
+        archive.catalog.remove_objects(claimed)
 
 

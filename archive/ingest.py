@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from archive import sidecars
+from archive import enrich, sidecars
 from archive.catalog import Stage
-from archive.errors import Duplicate, InvalidInput, InvalidRecording, PayloadTooLarge
+from archive.errors import ArchiveError, Duplicate, InvalidInput, InvalidRecording, PayloadTooLarge
 from archive.models import (
     MAX_TITLE,
     Chapter,
@@ -28,11 +28,13 @@ from archive.models import (
     Loudness,
     MediaFile,
     Person,
+    Provenance,
     Series,
     clean_text,
     slugify,
 )
 from archive.runtime import Archive
+from archive.tasks import URGENT, TaskQueue
 from feeds import podcast_guid
 from media import convert, isolation, tags
 from media.chapters import ChapterMark
@@ -135,6 +137,7 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
         storing.result()
         _store_delivery(archive, stage, episode, delivery, kind, found, prepared, uploads)
         report("committing", 0.0)
+        episode.pending = enrich.wanted(episode, archive.settings.transcribe_model)
         new_series = series if series.slug not in view.data.series else None
         if new_series is not None:
             sidecars.store_series_cover(archive, new_series)
@@ -144,8 +147,22 @@ def ingest(archive: Archive, path: Path, meta: Metadata, *,
             if new_series is not None:
                 sidecars.forget_series_cover(archive, new_series)
             raise
+    request_enrichment(archive, committed)
     report("done", 1.0)
     return committed
+
+
+def request_enrichment(archive: Archive, episode: Episode) -> None:
+    """Queue what comes after publishing (loudness, waveform, transcript) ahead of the backlog.
+    The episode is published either way: a queue that cannot be written is logged, and
+    `archive enrich --missing` queues what is still pending."""
+    if not episode.pending:
+        return
+    try:
+        enrich.request(TaskQueue(archive.store), episode.id, episode.pending, priority=URGENT)
+    except ArchiveError as error:
+        log.warning("enrichment of %s not queued (run `archive enrich --missing`): %s",
+                    episode.id, error.message)
 
 
 def _check_metadata(archive: Archive, meta: Metadata) -> None:
@@ -268,6 +285,8 @@ def _new_episode(archive: Archive, meta: Metadata, found: Probe, existing: tags.
         if prepared.transcript else "",
     )
     episode.slug = data.unique_slug(episode.slug, episode.id)  # type: ignore[attr-defined]
+    if prepared.transcript:
+        episode.transcript_provenance = Provenance("supplied")
     return episode
 
 
@@ -293,11 +312,9 @@ def _make_delivery(archive: Archive, path: Path, found: Probe, episode: Episode,
         return target, "mp3"
     extension = KIND_FILES[found.kind][0]
     target = work / f"{episode.slug}.{extension}"
+    # Kept as uploaded: its loudness is measured after publishing (an enrichment task), so
+    # the uploader waits only for the upload itself.
     shutil.copyfile(path, target)
-    report("measuring loudness", 0.0)
-    loudness = _isolated(convert.measure_loudness, path, limits=limits,
-                         label="measuring the recording's loudness")
-    episode.loudness = Loudness(loudness.integrated_lufs, loudness.true_peak_dbtp, False)
     return target, "mp3" if found.kind == "mp3" else "m4a"
 
 

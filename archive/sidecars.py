@@ -87,17 +87,39 @@ def upload(archive: Archive, stage: Stage, episode: Episode, prepared: Prepared
     if prepared.cover:
         name = f"cover-{hashlib.sha256(prepared.cover).hexdigest()[:12]}.jpg"
         files["cover"] = _put(archive, stage.key(name), name, prepared.cover, "image/jpeg")
-    if prepared.transcript:
-        vtt = transcripts.to_vtt(prepared.transcript).encode("utf-8")
-        files["transcript"] = _put(archive, stage.key("transcript.vtt"), "transcript.vtt", vtt,
-                                   "text/vtt; charset=utf-8")
-    if prepared.transcript_source:
-        files["transcript_source"] = _put(archive, stage.key("transcript.srt"), "transcript.srt",
-                                          prepared.transcript_source, "application/x-subrip")
+    for role, (name, data, content_type) in transcript_files(prepared).items():
+        files[role] = _put(archive, stage.key(name), name, data, content_type)
     if episode.chapters:
         files["chapters"] = _put(archive, stage.key("chapters.json"), "chapters.json",
                                  chapters_document(episode), "application/json+chapters")
     return files
+
+
+def transcript_files(prepared: Prepared) -> dict[str, tuple[str, bytes, str]]:
+    """A supplied transcript's stored forms by role: (filename, bytes, content type).
+
+    WebVTT for players and pages, SubRip for apps that want it (the uploaded SRT itself when
+    it was one, else made from the same cues) and the Podcasting 2.0 JSON, so a supplied
+    transcript is served in every form an automatic one is."""
+    if prepared.transcript is None:
+        return {}
+    cues = prepared.transcript
+    forms = {
+        "transcript": ("transcript.vtt", transcripts.to_vtt(cues).encode("utf-8"),
+                       "text/vtt; charset=utf-8"),
+        "transcript_json": ("transcript.json", transcripts.to_json(cues).encode("utf-8"),
+                            "application/json"),
+    }
+    if prepared.transcript_source is not None:
+        forms["transcript_source"] = ("transcript.srt", prepared.transcript_source,
+                                      "application/x-subrip")
+    else:
+        forms["transcript_srt"] = ("transcript.srt", transcripts.to_srt(cues).encode("utf-8"),
+                                   "application/x-subrip")
+    return forms
+
+
+TRANSCRIPT_ROLES = ("transcript", "transcript_json", "transcript_srt", "transcript_source")
 
 
 def chapters_document(episode: Episode) -> bytes:

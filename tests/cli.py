@@ -20,6 +20,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "ARCHIVE_DATA_DIR": str(settings.data_dir),
         "ARCHIVE_BASE_URL": settings.base_url,
         "ARCHIVE_SECRET_KEY": settings.secret_key,
+        "ARCHIVE_TRANSCRIBE_MODEL": settings.transcribe_model,
     }
 
 

@@ -52,6 +52,9 @@ def settings(s3_endpoint: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-key-" + secrets.token_hex(8),
         catalog_ttl=0.5,
+        # No model hub here: tests that transcribe set the packaged model explicitly
+        # (tests/whisper_model.py); the rest publish without queueing speech recognition.
+        transcribe_model="off",
     )
 
 

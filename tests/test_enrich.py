@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from archive import editing
 from archive.catalog import CatalogData
 from archive.enrich import make_worker, request, transcription_prompt, wanted
 from archive.ingest import Metadata, ingest
@@ -44,11 +47,13 @@ def current(archive: Archive, episode_id: str) -> Episode:
 def test_loudness_and_waveform_are_measured_and_committed(archive: Archive,
                                                           tmp_path: Path) -> None:
     episode = published(archive, tmp_path)
-    set_fields(archive, episode.id, loudness=None, pending=["loudness", "waveform"])
+    assert episode.loudness is None and episode.pending == ["loudness", "waveform"]
     revision = current(archive, episode.id).updated_at
     queue = TaskQueue(archive.store)
-    assert request(queue, episode.id, ["loudness", "waveform"], priority=URGENT) == [
-        "loudness", "waveform"]
+    # Ingest queued both ahead of the back catalogue; asking again adds nothing.
+    assert sorted(t.kind for t in queue.waiting()) == ["loudness", "waveform"]
+    assert {t.priority for t in queue.waiting()} == {URGENT}
+    assert request(queue, episode.id, ["loudness", "waveform"]) == []
     drain(archive, queue)
 
     done = current(archive, episode.id)
@@ -128,3 +133,45 @@ def test_the_recogniser_is_told_names_and_terms() -> None:
     prompt = transcription_prompt(episode)
     assert "Nicholas J Wheeler" in prompt and "Gorbachev" in prompt
     assert "Trusting Enemies" in prompt
+
+
+def test_an_edit_keeps_what_enrichment_committed_while_it_was_made(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    episode = published(archive, tmp_path)
+    queue = TaskQueue(archive.store)
+    retag = editing._retag
+
+    def retag_while_a_worker_commits(*args: object, **kwargs: object) -> None:
+        retag(*args, **kwargs)  # type: ignore[arg-type]
+        drain(archive, queue)  # loudness and waveform land between the edit's read and write
+
+    monkeypatch.setattr(editing, "_retag", retag_while_a_worker_commits)
+    edited = editing.update_episode(archive, episode.id, {"title": "Trusting Enemies, Again"},
+                                    "editor", expected_revision=editing.revision(episode))
+    assert edited.title == "Trusting Enemies, Again"
+    assert edited.loudness is not None and "waveform" in edited.files
+    assert edited.pending == []
+    stored = current(archive, episode.id)
+    assert stored.files["waveform"] == edited.files["waveform"]
+    assert archive.store.exists(stored.files["waveform"].key)
+    assert archive.store.exists(stored.files["audio"].key)
+
+
+def test_a_replaced_transcript_is_a_persons_in_every_form(archive: Archive,
+                                                         tmp_path: Path) -> None:
+    episode = published(archive, tmp_path)
+    set_fields(archive, episode.id, pending=["transcribe"],
+               enrichment_errors={"transcribe": "The model could not be loaded."})
+    vtt = tmp_path / "fixed.vtt"
+    vtt.write_text("WEBVTT\n\n00:00.000 --> 00:02.000\n<v Nicholas J Wheeler>Trust matters.\n")
+    replaced = editing.replace_sidecars(archive, episode.id, "editor@example.org",
+                                        transcript=vtt)
+    assert replaced.transcript_provenance is not None
+    assert (replaced.transcript_provenance.kind, replaced.transcript_provenance.by) == (
+        "supplied", "editor@example.org")
+    assert {"transcript", "transcript_srt", "transcript_json"} <= set(replaced.files)
+    assert replaced.pending == [] and replaced.enrichment_errors == {}
+    srt = b"".join(archive.store.open(replaced.files["transcript_srt"].key)).decode()
+    assert "Trust matters." in srt and "00:00:00,000 --> 00:00:02,000" in srt
+    body = json.loads(b"".join(archive.store.open(replaced.files["transcript_json"].key)))
+    assert body["segments"][0]["speaker"] == "Nicholas J Wheeler"

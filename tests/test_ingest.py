@@ -19,6 +19,7 @@ from archive.errors import (
 )
 from archive.ingest import Metadata, ingest
 from archive.runtime import Archive
+from archive.tasks import TaskQueue
 from media import tags
 from media.convert import measure_loudness
 from media.probe import probe
@@ -74,7 +75,10 @@ def test_formats_are_converted_to_tagged_mp3(archive: Archive, tmp_path: Path, f
     assert [str(id3[k].sub_frames["TIT2"]) for k in sorted(id3.keys()) if k.startswith("CHAP")] \
         == ["Welcome", "Discussion"]
     assert set(episode.files) == {"audio", "original", "transcript", "transcript_source",
-                                  "chapters"}
+                                  "transcript_json", "chapters"}
+    assert episode.transcript_provenance and episode.transcript_provenance.kind == "supplied"
+    assert episode.loudness is not None  # measured while encoding: no task needed
+    assert episode.pending == ["waveform"]
     original = archive.store.head(episode.files["original"].key)
     assert original.size == source.stat().st_size
     assert archive.catalog.view().episode(episode.id).title == episode.title
@@ -96,6 +100,12 @@ def test_mp3_and_aac_are_kept_without_re_encoding(archive: Archive, tmp_path: Pa
     assert read.album == "Roundtables"
     assert read.cover_jpeg and read.cover_jpeg[:3] == b"\xff\xd8\xff"
     assert abs(episode.files["audio"].duration - 3.0) <= 0.1
+    # Kept as uploaded: loudness, waveform and transcript come after publishing, first in line.
+    assert episode.loudness is None
+    assert episode.pending == ["loudness", "waveform"]  # transcription is off in this test
+    queued = [task.kind for task in TaskQueue(archive.store).waiting()
+              if task.episode_id == episode.id]
+    assert sorted(queued) == ["loudness", "waveform"]
     if fmt == "m4a":
         assert MP4(delivered).tags["\xa9alb"] == ["Roundtables"]
     assert episode.files["cover"].content_type == "image/jpeg"
