@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from archive.cli import COMMANDS, EXTENSIONS
 from archive.config import Settings
-from archive.enrich import KINDS, make_worker, request, wanted
+from archive.enrich import KINDS, make_worker, request, task_queue, wanted
 from archive.errors import InvalidInput, NotFound
 from archive.runtime import Archive, open_archive
 from archive.tasks import BACKLOG, TaskQueue
@@ -37,7 +37,7 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def jobs_command(args: argparse.Namespace, settings: Settings) -> int:
     with open_archive(settings) as archive:
-        queue = TaskQueue(archive.store)
+        queue = task_queue(archive)
         tasks = [*queue.waiting(), *queue.failures()]
     if not tasks:
         print("No jobs are waiting, running or failed.")
@@ -65,7 +65,7 @@ def _enrich(args: argparse.Namespace, settings: Settings, kinds: list[str]) -> i
     if not args.episodes and not args.missing:
         raise InvalidInput("Name episode ids, or give --missing for every episode lacking it.")
     with open_archive(settings) as archive:
-        queue = TaskQueue(archive.store)
+        queue = task_queue(archive)
         targets = _targets(archive, args, kinds)
         queued = [(kind, episode_id) for episode_id, wants in targets
                   for kind in request(queue, episode_id, wants, priority=BACKLOG,

@@ -62,6 +62,9 @@ class Settings:
     # faster-whisper model: a name it knows ("base", "small", "large-v3"), a local folder
     # holding a converted model, or "off".
     transcribe_model: str = "base"
+    # How long a background task's worker may go silent before another worker takes the task
+    # over (it renews its lease at a third of this while it works).
+    task_lease_s: float = 120.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -155,6 +158,7 @@ def _build(v: dict[str, str]) -> Settings:
         normalise=v.get("ARCHIVE_NORMALISE", "").lower() in {"1", "true", "yes", "on"},
         old_feed_urls=tuple(p for p in v.get("ARCHIVE_OLD_FEED_URLS", "").split(",") if p),
         transcribe_model=(v.get("ARCHIVE_TRANSCRIBE_MODEL") or "base").strip(),
+        task_lease_s=_positive_float(v, "ARCHIVE_TASK_LEASE_S", 120.0),
     )
 
 
@@ -253,6 +257,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "ARCHIVE_NORMALISE": "1" if settings.normalise else "",
         "ARCHIVE_OLD_FEED_URLS": ",".join(settings.old_feed_urls),
         "ARCHIVE_TRANSCRIBE_MODEL": settings.transcribe_model,
+        "ARCHIVE_TASK_LEASE_S": repr(settings.task_lease_s),
     }
     if settings.s3_endpoint:
         env["ARCHIVE_S3_ENDPOINT"] = settings.s3_endpoint

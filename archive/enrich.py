@@ -25,6 +25,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,16 @@ def request(queue: TaskQueue, episode_id: str, kinds: list[str], *, priority: in
             if queue.enqueue(kind, episode_id, priority=priority, force=force)]
 
 
+def task_queue(archive: Archive) -> TaskQueue:
+    """The bucket's task queue with this archive's lease length."""
+    return TaskQueue(archive.store, lease=timedelta(seconds=archive.settings.task_lease_s))
+
+
 def make_worker(archive: Archive, *, concurrency: int = 1, queue: TaskQueue | None = None
                 ) -> Worker:
     """A worker for every kind of enrichment; a task given up for good is noted on its
     episode, so pages stop saying "being prepared" and editors see why."""
-    queue = queue or TaskQueue(archive.store)
+    queue = queue or task_queue(archive)
 
     def note(task: Task, reason: str) -> None:
         record_failure(archive, task.kind, task.episode_id, reason)

@@ -34,7 +34,7 @@ from archive.models import (
     slugify,
 )
 from archive.runtime import Archive
-from archive.tasks import URGENT, TaskQueue
+from archive.tasks import URGENT
 from feeds import podcast_guid
 from media import convert, isolation, tags
 from media.chapters import ChapterMark
@@ -159,7 +159,7 @@ def request_enrichment(archive: Archive, episode: Episode) -> None:
     if not episode.pending:
         return
     try:
-        enrich.request(TaskQueue(archive.store), episode.id, episode.pending, priority=URGENT)
+        enrich.request(enrich.task_queue(archive), episode.id, episode.pending, priority=URGENT)
     except ArchiveError as error:
         log.warning("enrichment of %s not queued (run `archive enrich --missing`): %s",
                     episode.id, error.message)
@@ -281,8 +281,10 @@ def _new_episode(archive: Archive, meta: Metadata, found: Probe, existing: tags.
         chapters=chapters,
         original_sha256=sha256,
         source_filename=clean_text(meta.source_filename, "File name", 255)[:255],
-        transcript_language=(meta.language or archive.settings.language)
-        if prepared.transcript else "",
+        # An explicit language is the transcript's too (the recogniser is told it); otherwise
+        # a supplied transcript is taken to be in the site's, and a recognised one's is detected.
+        transcript_language=meta.language or (archive.settings.language
+                                              if prepared.transcript else ""),
     )
     episode.slug = data.unique_slug(episode.slug, episode.id)  # type: ignore[attr-defined]
     if prepared.transcript:
