@@ -105,10 +105,10 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn in a background thread, with the app's lifespan running."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **app_options: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(dataclasses.replace(settings, base_url=self.url))
+        app = create_app(dataclasses.replace(settings, base_url=self.url), **app_options)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="on")
         self.server = uvicorn.Server(config)
