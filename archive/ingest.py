@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,6 +96,10 @@ class Metadata:
     transcript: Path | None = None
     chapters: Path | None = None
     source_filename: str = ""
+    # Kept from another host's feed (`archive import --feed`), so apps do not see old
+    # episodes as new: the item's guid and its original publication time.
+    guid: str = ""
+    published_at: datetime | None = None
 
 
 def _silent(stage: str, fraction: float) -> None:
@@ -285,6 +290,8 @@ def _new_episode(archive: Archive, meta: Metadata, found: Probe, existing: tags.
         # a supplied transcript is taken to be in the site's, and a recognised one's is detected.
         transcript_language=meta.language or (archive.settings.language
                                               if prepared.transcript else ""),
+        **({"guid": meta.guid} if meta.guid else {}),
+        **({"published_at": meta.published_at} if meta.published_at else {}),
     )
     episode.slug = data.unique_slug(episode.slug, episode.id)  # type: ignore[attr-defined]
     if prepared.transcript:

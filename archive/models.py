@@ -414,6 +414,12 @@ class Series:
     cover: MediaFile | None = None
     podcast_guid: str = ""
     created_at: datetime = field(default_factory=utcnow)
+    # Where listeners also find the show (set by editors, `archive series set`): Apple offers
+    # no subscribe-by-feed link, so its directory page is linked instead. `old_feed_url` is
+    # the feed this series was moved from (`archive import --feed`), kept for the record.
+    apple_url: str = ""
+    spotify_url: str = ""
+    old_feed_url: str = ""
 
     @classmethod
     def new(cls, title: str, description: str = "", medium: str = "podcast") -> Series:
@@ -437,6 +443,9 @@ class Series:
             cover=MediaFile.from_dict(cover) if cover else None,
             podcast_guid=str(data.get("podcast_guid") or ""),
             created_at=parse_datetime(data.get("created_at")) or utcnow(),
+            apple_url=_https_url(data.get("apple_url"), "Apple Podcasts address"),
+            spotify_url=_https_url(data.get("spotify_url"), "Spotify address"),
+            old_feed_url=_https_url(data.get("old_feed_url"), "Old feed address"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -448,6 +457,10 @@ class Series:
             "cover": self.cover.to_dict() if self.cover else None,
             "podcast_guid": self.podcast_guid,
             "created_at": self.created_at.isoformat(),
+            # Written only when set, so catalogues without them stay as they were.
+            **{name: value for name, value in (("apple_url", self.apple_url),
+                                                ("spotify_url", self.spotify_url),
+                                                ("old_feed_url", self.old_feed_url)) if value},
         }
 
 

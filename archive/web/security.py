@@ -19,7 +19,11 @@ HEADERS = [
 
 
 class SecurityHeadersMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware): it must not buffer streamed media or uploads."""
+    """Pure ASGI (no BaseHTTPMiddleware): it must not buffer streamed media or uploads.
+
+    A response that brings its own Content-Security-Policy keeps it, and then gets no
+    X-Frame-Options: only the embeddable player (archive/web/embeds.py) does that, with
+    `frame-ancestors *`; every other response is refused framing by both headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,7 +36,8 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in HEADERS if k not in present]
+                extra = [(k, v) for k, v in HEADERS if k not in present and not (
+                    k == b"x-frame-options" and b"content-security-policy" in present)]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
