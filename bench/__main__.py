@@ -14,12 +14,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def sections(quick: bool) -> dict[str, object]:
-    from bench import http, ingest, scale
+    from bench import http, ingest, scale, transcribe
 
     return {
         "http": lambda: http.run(seconds=3 if quick else 8),
         "ingest": lambda: ingest.run(minutes=5 if quick else 60),
         "scale": lambda: scale.run(sizes=(1000,) if quick else (1000, 10000)),
+        "transcribe": lambda: transcribe.run(window_s=30 if quick else 120,
+                                             long_minutes=2 if quick else 10),
     }
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import av
 import av.error
 import av.filter
+import lameenc
+import numpy as np
 
 from media.errors import InvalidRecording, MediaError
 from media.probe import Probe
@@ -33,6 +35,10 @@ _PROGRESS_INTERVAL_S = 0.25
 MIN_LIMIT = 0.0625  # alimiter refuses a lower ceiling (−24 dBFS)
 SILENCE_DB = -150.0  # what we report as the true peak of digital silence
 LOUDNESS_TOLERANCE = 0.5  # LU; a corrective pass runs when the output misses by more
+# LAME's -q (0 best … 9 fastest). Measured on 5 min of stereo speech (`make bench`): q3 encodes
+# ~2.5× faster than PyAV's bundled libmp3lame, and for CBR speech at 64–128 kb/s q2's slower
+# noise shaping buys nothing a listener hears.
+LAME_QUALITY = 3
 
 
 @dataclass
@@ -316,29 +322,44 @@ def _reporting(frames: Iterator[Any], reporter: _Reporter, rate: int) -> Iterato
 
 
 def _encode(src: str | Path, dst: str | Path, plan: _Plan, reporter: _Reporter) -> int:
-    """Stream src → MP3; returns the number of samples written."""
+    """Stream src → MP3 with LAME itself (`lameenc`); returns the number of samples written.
+
+    FFmpeg decodes, resamples and (when normalising) applies gain and the limiter; LAME gets
+    16-bit interleaved PCM a frame at a time, so memory stays flat."""
+    encoder = _lame(plan)
     container, stream = _open(src)
-    with container, av.open(str(dst), "w", format="mp3") as out:
-        encoder = out.add_stream("libmp3lame", rate=plan.rate, layout=plan.layout)
-        encoder.bit_rate = plan.bitrate
+    with container, Path(dst).open("wb") as out:
         frames = _resampled(
             _frames(container, stream), fmt="fltp", layout=plan.layout, rate=plan.rate
         )
-        chain = _Chain("fltp", plan.layout, plan.rate, _filters(plan))
+        filters = _filters(plan)
+        chain = _Chain("fltp", plan.layout, plan.rate, filters) if filters else None
         written = 0
         for frame in _reporting(frames, reporter, plan.rate):
-            written += _write(out, encoder, chain.push(frame), written, plan.rate)
-        written += _write(out, encoder, chain.push(None), written, plan.rate)
-        out.mux(encoder.encode(None))
+            written += _write(out, encoder, chain.push(frame) if chain else iter((frame,)))
+        if chain is not None:
+            written += _write(out, encoder, chain.push(None))
+        out.write(encoder.flush())
     if written == 0:
         raise MediaError("The recording has no audio that could be encoded.")
     return written
 
 
-def _write(out: Any, encoder: Any, frames: Iterator[Any], written: int, rate: int) -> int:
+def _lame(plan: _Plan) -> Any:
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(plan.bitrate // 1000)
+    encoder.set_in_sample_rate(plan.rate)
+    encoder.set_out_sample_rate(plan.rate)  # LAME would pick a lower rate for low bitrates
+    encoder.set_channels(1 if plan.layout == "mono" else 2)
+    encoder.set_quality(LAME_QUALITY)
+    return encoder
+
+
+def _write(out: Any, encoder: Any, frames: Iterator[Any]) -> int:
     count = 0
     for frame in frames:
-        frame.pts, frame.time_base = written + count, Fraction(1, rate)
+        planar = frame.to_ndarray()  # float32, one row per channel
+        pcm = np.rint(np.clip(planar, -1.0, 1.0) * 32767.0).astype("<i2")
+        out.write(encoder.encode(pcm.T.tobytes()))
         count += frame.samples
-        out.mux(encoder.encode(frame))
     return count
