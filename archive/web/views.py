@@ -351,9 +351,22 @@ class Download:
 
 
 @dataclass(frozen=True)
+class StyledCitation:
+    """One CSL style on the citation panel; the `moment_*` forms hold the placeholders the
+    page's script fills with a cited moment (see archive/web/citing.py)."""
+
+    key: str
+    label: str
+    entry: Markup  # reference list entry, escaped, with <i>
+    text: str  # the same as plain text, for copying
+    in_text: str
+    moment_entry: Markup
+    moment_in_text: str
+
+
+@dataclass(frozen=True)
 class Citation:
-    apa: str
-    chicago: str
+    styles: tuple[StyledCitation, ...]  # the site's default first
     bibtex: str
     ris: str
     csl_json: str
@@ -407,6 +420,20 @@ class TranscriptPage:
     transcript: TranscriptState
     canonical: str
     language: str
+
+
+def person_identifiers_ld(person: Any) -> dict[str, Any]:
+    """schema.org `sameAs` (ORCID iD, homepage), `identifier` (the ORCID iD) and `image`."""
+    found: dict[str, Any] = {}
+    same_as = [link for link in (person.orcid_url, person.url) if link]
+    if same_as:
+        found["sameAs"] = same_as
+    if person.orcid:
+        found["identifier"] = {"@type": "PropertyValue", "propertyID": "ORCID",
+                               "value": person.orcid, "url": person.orcid_url}
+    if person.image:
+        found["image"] = person.image
+    return found
 
 
 def licence_link(key: str | None) -> Link | None:
