@@ -175,6 +175,8 @@ class Subscribe:
 
     feed_url: str
     title: str
+    apple_url: str = ""  # a series' pages in directories, when an editor set them
+    spotify_url: str = ""
 
 
 # -- home and filters ---------------------------------------------------------------------
