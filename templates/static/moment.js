@@ -75,8 +75,9 @@
     function highlight(moment) {
       cueButtons.forEach(function (button) {
         var cue = timed(button);
-        var end = moment.end === null ? moment.start + 0.001 : moment.end;
-        var quoted = cue.start < end - 0.001 && cue.end > moment.start + 0.001;
+        var quoted = moment.end === null
+          ? cue.start <= moment.start + 0.001 && cue.end > moment.start + 0.001  // the line it starts in
+          : cue.start < moment.end - 0.001 && cue.end > moment.start + 0.001;
         button.classList.toggle("is-quoted", quoted);
         button.parentElement.classList.toggle("is-quoted", quoted);
       });
