@@ -298,6 +298,27 @@ class ObjectStore:
         with self._errors(key):
             self._client.delete_object(Bucket=self.bucket, Key=key)
 
+    def delete_every_version(self, key: str) -> int:
+        """Delete the object and every earlier version and delete marker of it, so bucket
+        versioning keeps nothing (the statistics' daily keys). Returns how many went."""
+        removed = 0
+        paginator = self._client.get_paginator("list_object_versions")
+        with self._errors(key):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+                for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    if entry["Key"] != key:
+                        continue
+                    self._client.delete_object(Bucket=self.bucket, Key=key,
+                                               VersionId=entry["VersionId"])
+                    removed += 1
+        return removed
+
+    def enable_versioning(self) -> None:
+        """Turn on bucket versioning (tests that prove nothing survives in old versions)."""
+        with self._errors(self.bucket):
+            self._client.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+
     def delete_many(self, keys: Iterable[str]) -> None:
         batch: list[str] = []
         for key in keys:
