@@ -26,11 +26,13 @@ from archive.runtime import Archive, open_archive
 from archive.web import (
     api,
     editor,
+    embeds,
     errors,
     feeds,
     guard,
     media,
     pages,
+    sharing,
     transcript_editor,
     uploads,
 )
@@ -62,6 +64,7 @@ def routes() -> list[BaseRoute]:
         *feeds.routes,
         *media.routes,
         *api.routes,
+        *embeds.routes,  # the only framable pages, with their own CSP
         *transcript_editor.routes,  # before editor's /edit/{id}, which "transcripts" would match
         *editor.routes,
         *pages.routes,
@@ -102,6 +105,7 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
             app.state.archive = archive
             app.state.settings = settings
             app.state.templates = make_templates(settings)
+            sharing.install(app.state.templates)
             pages.install(app.state)
             guard.install(app.state)
             refresher = asyncio.create_task(_revalidate(archive.catalog, settings.catalog_ttl))
