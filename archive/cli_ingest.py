@@ -114,7 +114,7 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     parser.add_argument("--title", required=True)
     parser.add_argument("--series", required=True)
     parser.add_argument("--date", help="YYYY-MM-DD")
-    parser.add_argument("--speaker", action="append", metavar="'Name;role;affiliation'")
+    parser.add_argument("--speaker", action="append", metavar="'Name;role;affiliation;ORCID'")
     parser.add_argument("--description")
     parser.add_argument("--tag", action="append")
     parser.add_argument("--licence", "--license", dest="licence", help="e.g. cc-by-4.0")

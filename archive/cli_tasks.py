@@ -18,6 +18,7 @@ from archive.cli import COMMANDS, EXTENSIONS
 from archive.config import Settings
 from archive.enrich import KINDS, make_worker, request, task_queue, wanted
 from archive.errors import InvalidInput, NotFound
+from archive.rights import Scheduler, publish_due
 from archive.runtime import Archive, open_archive
 from archive.tasks import BACKLOG, TaskQueue
 
@@ -29,9 +30,22 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signum, lambda *_: stop.set())
     with open_archive(settings) as archive:
         worker = make_worker(archive, concurrency=args.concurrency)
+        Scheduler(archive).start(stop)  # scheduled (embargoed) episodes, published when due
         print(f"Worker ready ({args.concurrency} at a time); model "
               f"{settings.transcribe_model}.", flush=True)
         worker.run(stop)
+    return 0
+
+
+def publish_due_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Publish the scheduled episodes whose date has passed (what `archive worker` does every
+    minute), for a deployment that runs no worker: from cron."""
+    with open_archive(settings) as archive:
+        published = publish_due(archive)
+    for episode in published:
+        print(f"Published {episode.id} {episode.title}")
+    if not published:
+        print("Nothing scheduled is due.")
     return 0
 
 
@@ -158,6 +172,7 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     worker.add_argument("--concurrency", type=concurrency, default=1, metavar="N",
                         help="jobs at a time (the speech model is loaded once)")
     verbs.add_parser("jobs", help="list waiting, running and failed background jobs")
+    verbs.add_parser("publish-due", help="publish scheduled episodes whose date has passed")
     transcribe = verbs.add_parser("transcribe", help="transcribe episodes automatically")
     _add_enrich_options(transcribe)
     enrich = verbs.add_parser("enrich", help="loudness, waveform and transcript for episodes")
@@ -167,5 +182,6 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 COMMANDS.update({"worker": worker_command, "jobs": jobs_command,
-                 "transcribe": transcribe_command, "enrich": enrich_command})
+                 "transcribe": transcribe_command, "enrich": enrich_command,
+                 "publish-due": publish_due_command})
 EXTENSIONS.append(add_verbs)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive import audit, removal, sidecars
+from archive import audit, removal, rights, sidecars
 from archive.catalog import CatalogData, new_claim
 from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecording, NotFound
 from archive.ingest import Metadata, resolve_series, tag_delivery
@@ -34,7 +34,7 @@ from archive.runtime import Archive
 # Fields an editor may change; id, guid, slug and files are the archive's own.
 EDITABLE = frozenset({
     "title", "description", "speakers", "tags", "date", "licence", "series", "draft", "event",
-    "location", "language", "season", "number", "episode_type", "explicit",
+    "location", "language", "season", "number", "episode_type", "explicit", "rights",
 })
 # Fields written into the delivery file's tags: changing one re-tags the file.
 TAGGED = frozenset({"title", "description", "speakers", "date", "licence", "series",
@@ -187,6 +187,8 @@ def _proposed(archive: Archive, base: Episode, changes: dict[str, Any]
         values[name] = value
     proposed = Episode.from_dict(values)
     if base.draft and not proposed.draft:
+        rights.check_publishable(proposed)  # no speaker's consent withdrawn or refused
+        proposed.publish_at = None  # published by hand: the schedule is done with
         proposed.published_at = datetime.now(UTC).replace(microsecond=0)
     return proposed, new_series
 
@@ -195,7 +197,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "speakers": (list,), "tags": (list, str), "draft": (bool,), "explicit": (bool,),
     "location": (str, dict), "title": (str,), "description": (str,), "series": (str,),
     "event": (str,), "licence": (str,), "language": (str,), "date": (str,),
-    "season": (int, str), "number": (int, str), "episode_type": (str,),
+    "season": (int, str), "number": (int, str), "episode_type": (str,), "rights": (str,),
 }
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from archive import removal
+from archive import people, person_edits, removal
 from archive.catalog import MISSING, Catalog, CatalogData, CatalogView, meta_key
 from archive.errors import ArchiveError, Conflict, NotFound, StorageError
 from archive.models import Episode, Series
@@ -312,9 +312,13 @@ def reindex(catalog: Catalog) -> CatalogData:
                 {"slug": episode.series, "title": episode.series.replace("-", " ").title()}
             )
 
+    records = person_edits.load_copies(catalog.store)
+    people.apply(records, episodes.values())  # the records' own copies are the newest
+
     def replace(data: CatalogData) -> CatalogData:
         data.episodes = episodes
         data.series = series
+        data.people = {**data.people, **records}
         return data
 
     return catalog.change(replace, check_new_keys=False, replace_damaged=True)

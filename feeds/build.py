@@ -275,13 +275,25 @@ def _item_persons(episode: Episode, channel: Channel) -> list[Person]:
 
 
 def _person_element(person: Person) -> Element:
+    """The ORCID iD is the person's `href` when they have one (a scholar's lasting identifier),
+    else their homepage; `img` is their portrait."""
     role, group = person_role(person.role)
-    href = person.url or (f"https://orcid.org/{person.orcid}" if person.orcid else "")
+    href = person.orcid_url or person.url
     return Element(
         "podcast:person",
         person.name[:128],
-        {"role": role, "group": group, "href": public_url(href) if href else None},
+        {"role": role, "group": group, "href": _person_link(href),
+         "img": _person_link(person.image)},
     )
+
+
+def _person_link(url: str) -> str | None:
+    """A person's link as a feed may carry it; one it cannot (a query string) is left out
+    rather than failing the whole feed."""
+    try:
+        return public_url(url) if url else None
+    except ValueError:
+        return None
 
 
 def _location_element(location: Location) -> Element:

@@ -32,6 +32,8 @@ from archive.web import (
     guard,
     media,
     pages,
+    people_editor,
+    rights_editor,
     sharing,
     transcript_editor,
     uploads,
@@ -66,6 +68,8 @@ def routes() -> list[BaseRoute]:
         *api.routes,
         *embeds.routes,  # the only framable pages, with their own CSP
         *transcript_editor.routes,  # before editor's /edit/{id}, which "transcripts" would match
+        *people_editor.routes,  # before editor's /edit/{id}, which "people" would match
+        *rights_editor.routes,
         *editor.routes,
         *pages.routes,
     ]
