@@ -30,7 +30,9 @@ from archive.web import (
     errors,
     feeds,
     guard,
+    iiif,
     media,
+    oai,
     pages,
     people_editor,
     rights_editor,
@@ -66,6 +68,8 @@ def routes() -> list[BaseRoute]:
         *feeds.routes,
         *media.routes,
         *api.routes,
+        *oai.routes,  # OAI-PMH for harvesters (#14)
+        *iiif.routes,  # IIIF manifests, before pages' /episodes/{slug}
         *embeds.routes,  # the only framable pages, with their own CSP
         *transcript_editor.routes,  # before editor's /edit/{id}, which "transcripts" would match
         *people_editor.routes,  # before editor's /edit/{id}, which "people" would match
