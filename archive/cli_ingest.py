@@ -63,6 +63,12 @@ def ingest_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def import_command(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "feed", None):  # another host's feed: archive/cli_import.py
+        from archive.cli_import import feed_import_command
+
+        return feed_import_command(args, settings)
+    if not args.manifest:
+        return fail("import needs a MANIFEST (CSV or YAML) or --feed URL_OR_FILE.")
     rows = read_manifest(Path(args.manifest))
     results: list[tuple[int, str, str]] = []
     with open_archive(settings) as archive:
@@ -128,8 +134,12 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     parser.add_argument("--chapters", type=Path, metavar="JSON")
     parser.add_argument("--draft", action="store_true", help="store without publishing")
 
-    importer = verbs.add_parser("import", help="add many recordings from a CSV or YAML manifest")
-    importer.add_argument("manifest", metavar="MANIFEST")
+    importer = verbs.add_parser("import", help="add many recordings from a CSV or YAML manifest, "
+                                "or move in from another host (--feed)")
+    importer.add_argument("manifest", metavar="MANIFEST", nargs="?")
+    from archive.cli_import import add_feed_options
+
+    add_feed_options(importer)
 
     demo = verbs.add_parser("demo", help="load the demo recordings")
     demo.add_argument("--if-empty", action="store_true", help="only into an empty archive")
