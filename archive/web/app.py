@@ -23,6 +23,7 @@ from archive.config import Settings
 from archive.errors import ArchiveError
 from archive.job_workers import job_workers as workers_process
 from archive.runtime import Archive, open_archive
+from archive.stats.recorder import start_recorder
 from archive.web import (
     api,
     editor,
@@ -40,6 +41,7 @@ from archive.web import (
     transcript_editor,
     uploads,
 )
+from archive.web import stats as stats_pages
 from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
@@ -75,6 +77,7 @@ def routes() -> list[BaseRoute]:
         *people_editor.routes,  # before editor's /edit/{id}, which "people" would match
         *rights_editor.routes,
         *editor.routes,
+        *stats_pages.routes,
         *pages.routes,
     ]
 
@@ -112,6 +115,7 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
             await asyncio.to_thread(uploads.sweep_stale_spools, uploads.spool_dir(archive))
             app.state.archive = archive
             app.state.settings = settings
+            app.state.stats = start_recorder(archive.store, settings.data_dir)
             app.state.templates = make_templates(settings)
             sharing.install(app.state.templates)
             pages.install(app.state)
@@ -128,6 +132,7 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
                 stop_demo.set()
                 # Let running ingests finish while storage is still up.
                 await asyncio.to_thread(app.state.jobs.shutdown)
+                await asyncio.to_thread(app.state.stats.close)  # the last statistics batch
                 for task in (refresher, warming):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -36,6 +36,7 @@ from archive.catalog import CatalogView
 from archive.errors import Conflict, NotFound
 from archive.models import Episode, MediaFile, Series
 from archive.storage import ObjectStore
+from archive.web.counting import Listen, listen_to
 from archive.web.guard import bearer_token, get_auth, session_editor
 from archive.web.http import (
     ByteRange,
@@ -184,7 +185,7 @@ async def episode_file(request: Request) -> Response:
     if episode.draft:
         return await serve(request, dataclasses.replace(item, cache_control=PRIVATE),
                            public_host=False)
-    return await serve(request, item)
+    return await serve(request, item, listen=listen_to(request, episode, role, media))
 
 
 async def editor_is_asking(request: Request) -> bool:
@@ -221,10 +222,14 @@ async def site_file(request: Request) -> Response:
 # --- answering --------------------------------------------------------------------------------
 
 
-async def serve(request: Request, item: Servable, *, public_host: bool = True) -> Response:
+async def serve(request: Request, item: Servable, *, public_host: bool = True,
+                listen: Listen | None = None) -> Response:
     """HEAD, conditional and ranged GET for one object, or a redirect to where it is served:
-    a presigned URL, or the public media host (only when `public_host` allows)."""
+    a presigned URL, or the public media host (only when `public_host` allows). `listen`
+    (statistics) is told what was sent, or that the request was redirected."""
     settings = request.app.state.archive.settings
+    if listen is not None and (settings.presigned_media or (settings.media_url and public_host)):
+        listen.redirected()
     if settings.presigned_media:
         store: ObjectStore = request.app.state.archive.store
         # Signing is local computation (no request to storage), so it may run here.
@@ -250,9 +255,12 @@ async def serve(request: Request, item: Servable, *, public_host: bool = True) -
     length = (byte_range.end - byte_range.start + 1) if byte_range else item.size
     if length <= WHOLE_BODY_LIMIT:  # one thread hop instead of one per chunk
         body = await run_in_threadpool(lambda: b"".join(store.open(item.key, span)))
+        if listen is not None:
+            listen.sent(span[0] if span else 0, len(body))
         return Response(body, status, headers=headers)
     chunks = await run_in_threadpool(store.open, item.key, span)
-    return StreamingResponse(relay(chunks), status, headers=headers)
+    return StreamingResponse(relay(chunks, listen, span[0] if span else 0), status,
+                             headers=headers)
 
 
 def _requested_range(request: Request, item: Servable) -> ByteRange | None:
@@ -291,12 +299,18 @@ def _entity_headers(request: Request, item: Servable, byte_range: ByteRange | No
     return headers
 
 
-async def relay(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Pull the blocking S3 body one chunk at a time in a worker thread; memory stays flat."""
+async def relay(chunks: Iterator[bytes], listen: Listen | None = None, start: int = 0
+                ) -> AsyncIterator[bytes]:
+    """Pull the blocking S3 body one chunk at a time in a worker thread; memory stays flat.
+    Only bytes handed to the server count for statistics (a client gone mid-file stops it)."""
+    sent = 0
     try:
         async for chunk in iterate_in_threadpool(chunks):
             yield chunk
+            sent += len(chunk)
     finally:
+        if listen is not None:
+            listen.sent(start, sent)
         close = getattr(chunks, "close", None)
         if close is not None:
             # Frees the S3 connection when the client goes away mid-file.

@@ -1,0 +1,145 @@
+"""Reports for the pages, the API and the CLI: roll-ups of finished days plus a live count of
+the days still open, in one DuckDB table, summed by what each view needs.
+
+A year of roll-ups is 365 small Parquet files read from the local cache (`cache`), so a report
+costs one LIST of `stats/daily/` and milliseconds of DuckDB, however many requests made them.
+Requests still in a process's buffer (at most a minute) are not in the counts yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from archive.stats.cache import LocalCache
+from archive.stats.events import (
+    BYTES,
+    DAILY_PREFIX,
+    DELIVERY_ROLES,
+    REQUESTS,
+    ROLLUP_SCHEMA,
+    day_of_daily,
+)
+from archive.stats.listeners import pending_days
+from archive.stats.rollup import count_files, event_files, read_parquet
+from archive.storage import ObjectStore
+
+MAX_DAYS = 366 * 20
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: date
+    until: date
+    series: str | None = None
+    episode: str | None = None
+
+    @classmethod
+    def last_days(cls, days: int = 30, today: date | None = None, **more: Any) -> Filters:
+        end = today or datetime.now(UTC).date()
+        return cls(end - timedelta(days=days - 1), end, **more)
+
+
+@dataclass(frozen=True)
+class EpisodeCount:
+    episode_id: str
+    series: str
+    downloads: int  # delivery files (audio, video)
+    method: str  # bytes, requests or mixed
+    original: int
+    sidecars: int
+
+
+@dataclass(frozen=True)
+class Report:
+    filters: Filters
+    episodes: list[EpisodeCount]
+    days: list[tuple[date, int]]  # every day of the range, zeros included
+    apps: list[tuple[str, str, int]]  # (app, kind, downloads)
+    devices: list[tuple[str, str, int]]  # (device, category, downloads)
+    methods: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(count for _, count in self.days)
+
+
+def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) -> pa.Table:
+    """Every counted row (ROLLUP_SCHEMA) from `since` to `until`, both included."""
+    cache = LocalCache(store, cache_dir)
+    rolled = {}
+    for info in store.list(DAILY_PREFIX):
+        day = day_of_daily(info.key)
+        if day is not None and since <= day <= until:
+            rolled[day] = info
+    parts = []
+    if rolled:
+        paths = cache.fetch([rolled[day] for day in sorted(rolled)])
+        connection = duckdb.connect()
+        try:
+            parts.append(read_parquet(connection, paths).to_arrow_table().cast(ROLLUP_SCHEMA))
+        finally:
+            connection.close()
+    for day in pending_days(store):
+        if since <= day <= until and day not in rolled:
+            parts.append(count_files(event_files(store, cache, day)))
+    if not parts:
+        return ROLLUP_SCHEMA.empty_table()
+    return pa.concat_tables(parts)
+
+
+def build_report(store: ObjectStore, cache_dir: Path, filters: Filters) -> Report:
+    counts = counts_table(store, cache_dir, filters.since, filters.until)
+    connection = duckdb.connect()
+    try:
+        connection.register("counts", _filtered(counts, filters))
+        delivery = f"role IN ({', '.join(repr(r) for r in DELIVERY_ROLES)})"
+        episodes = [EpisodeCount(*row) for row in connection.execute(f"""
+            SELECT episode_id, any_value(series),
+                   coalesce(sum(downloads) FILTER ({delivery}), 0)::BIGINT,
+                   CASE WHEN count(DISTINCT method) FILTER ({delivery}) > 1 THEN 'mixed'
+                        ELSE coalesce(any_value(method) FILTER ({delivery}), '{BYTES}') END,
+                   coalesce(sum(downloads) FILTER (role = 'original'), 0)::BIGINT,
+                   coalesce(sum(downloads) FILTER (NOT {delivery} AND role <> 'original'),
+                            0)::BIGINT
+            FROM counts GROUP BY episode_id ORDER BY 3 DESC, 1""").fetchall()]
+        per_day = dict(connection.execute(
+            f"SELECT day, sum(downloads)::BIGINT FROM counts WHERE {delivery} GROUP BY day"
+        ).fetchall())
+        apps = connection.execute(f"""
+            SELECT coalesce(nullif(app, ''), 'Unknown'), kind, sum(downloads)::BIGINT
+            FROM counts WHERE {delivery} GROUP BY ALL ORDER BY 3 DESC, 1""").fetchall()
+        devices = connection.execute(f"""
+            SELECT coalesce(nullif(device, ''), 'Unknown'), device_category,
+                   sum(downloads)::BIGINT
+            FROM counts WHERE {delivery} GROUP BY ALL ORDER BY 3 DESC, 1""").fetchall()
+        methods = [row[0] for row in connection.execute(
+            f"SELECT DISTINCT method FROM counts WHERE {delivery} ORDER BY 1").fetchall()]
+    finally:
+        connection.close()
+    days = []
+    day = filters.since
+    while day <= filters.until:
+        days.append((day, int(per_day.get(day, 0))))
+        day += timedelta(days=1)
+    return Report(filters, episodes, days, [tuple(a) for a in apps],  # type: ignore[misc]
+                  [tuple(d) for d in devices], methods)  # type: ignore[misc]
+
+
+def _filtered(counts: pa.Table, filters: Filters) -> pa.Table:
+    if filters.series:
+        counts = counts.filter(pc.field("series") == filters.series)
+    if filters.episode:
+        counts = counts.filter(pc.field("episode_id") == filters.episode)
+    return counts
+
+
+def method_label(method: str) -> str:
+    return {BYTES: "downloads (IAB v2.3)", REQUESTS: "requests (redirect mode)",
+            "mixed": "downloads and requests"}.get(method, method)
