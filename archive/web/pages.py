@@ -26,7 +26,7 @@ from archive import citations
 from archive.catalog import Catalog, CatalogView
 from archive.config import Settings
 from archive.errors import ArchiveError, NotFound
-from archive.models import Episode, MediaFile
+from archive.models import Episode, MediaFile, Person
 from archive.search import (
     OPTIMIZE_AFTER,
     Cue,
@@ -248,8 +248,21 @@ async def person_page(request: Request) -> Response:
         pagination=views.paginate(path, {}, page, len(episodes)),
         subscribe=views.Subscribe(f"{url}/feed.xml", f"Recordings with {person.name}"),
         canonical=url,
+        json_ld=views.json_ld(_person_page_ld(view, person, url)),
     )
     return render(request, "person.html", page=context)
+
+
+def _person_page_ld(view: CatalogView, person: Any, url: str) -> dict[str, Any]:
+    """schema.org Person for the person page, with the record's identifiers and image."""
+    record = view.data.people.get(person.slug) or Person(
+        name=person.name, orcid=person.orcid, url=person.url)
+    found: dict[str, Any] = {"@context": "https://schema.org", "@type": "Person",
+                             "@id": url, "url": url, "name": person.name,
+                             **views.person_identifiers_ld(record)}
+    if person.affiliation:
+        found["affiliation"] = {"@type": "Organization", "name": person.affiliation}
+    return found
 
 
 def _summary(description_html: str, limit: int = 200) -> str:

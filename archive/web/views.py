@@ -302,6 +302,7 @@ class PersonPage:
     pagination: Pagination
     subscribe: Subscribe
     canonical: str
+    json_ld: str = ""  # Markup of a schema.org Person (ORCID iD as sameAs and identifier)
 
 
 @dataclass(frozen=True)
