@@ -81,7 +81,12 @@ def test_the_person_editor_sets_orcid_for_every_episode(archive: Archive,
     # CSL-JSON and the person page.
     (item,) = client.get(f"/episodes/{first.slug}/cite.json").json()
     assert item["author"][0]["ORCID"] == f"https://orcid.org/{ORCID}"
-    assert f'href="https://orcid.org/{ORCID}"' in client.get("/people/marie-dupont").text
+    person_page = client.get("/people/marie-dupont").text
+    assert f'href="https://orcid.org/{ORCID}"' in person_page
+    ld = json.loads(person_page.split('<script type="application/ld+json">')[1]
+                    .split("</script>")[0])
+    assert (ld["@type"], ld["sameAs"][0], ld["image"]) == (
+        "Person", f"https://orcid.org/{ORCID}", "https://www.lse.ac.uk/people/marie-dupont.jpg")
     assert "person.update" in client.get("/audit").text
 
 
