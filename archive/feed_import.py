@@ -28,13 +28,16 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from archive import sidecars
 from archive.config import Settings
-from archive.errors import ArchiveError, Duplicate, InvalidInput
+from archive.errors import ArchiveError, Conflict, Duplicate, InvalidInput
 from archive.ingest import Metadata, ingest
 from archive.models import ACADEMIC_ROLES, MAX_TITLE, Series, clean_text, slugify
 from archive.runtime import Archive, open_archive
 from archive.safe_fetch import FetchError, download, fetch_bytes
 from feeds import podcast_guid
+from media import artwork, transcripts
+from media.errors import MediaError
 
 NS = {
     "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
@@ -268,21 +271,26 @@ def plan(show: Show, known_guids: set[str]) -> Plan:
     return Plan(new, present)
 
 
-def ensure_series(archive: Archive, show: Show, slug_or_title: str | None, old_feed: str
-                  ) -> Series:
-    """The series to import into: created with the old show's guid, or updated if still empty
-    (a series that already has episodes keeps its own guid: apps know it by that)."""
+def ensure_series(archive: Archive, show: Show, slug_or_title: str | None, old_feed: str,
+                  *, allow_private: bool) -> Series:
+    """The series to import into: created with the old show's guid and artwork, or updated if
+    still empty (a series that already has episodes keeps its own guid: apps know it by that)."""
     title = clean_text(slug_or_title or show.title, "Series", MAX_TITLE, required=True)
     slug = slugify(title, "series")
     guid = show.podcast_guid or (podcast_guid(old_feed) if old_feed else "")
+    new = None
+    if slug not in archive.catalog.refresh().data.series:
+        new = Series.new(title, description=show.description[:5000])
+        new.podcast_guid = guid or podcast_guid(
+            f"{archive.settings.base_url}/series/{new.slug}/feed.xml")
+        sidecars.store_series_cover(archive, new, show_artwork(show, allow_private))
 
     def apply(data: Any) -> Series:
         series = data.series.get(slug)
         if series is None:
-            series = Series.new(title, description=show.description[:5000])
-            series.podcast_guid = guid or podcast_guid(
-                f"{archive.settings.base_url}/series/{series.slug}/feed.xml")
-            data.series[series.slug] = series
+            if new is None:
+                raise Conflict(f"The series {slug} was removed meanwhile; run the import again.")
+            series = data.series[slug] = new
         has_episodes = any(e.series == slug for e in data.episodes.values())
         if guid and not has_episodes:
             series.podcast_guid = guid
@@ -290,9 +298,21 @@ def ensure_series(archive: Archive, show: Show, slug_or_title: str | None, old_f
             series.old_feed_url = old_feed
         return series
 
-    series = archive.catalog.change(apply, check_new_keys=False)
+    series = archive.catalog.change(apply)
     archive.catalog.write_series_meta(series)
     return series
+
+
+def show_artwork(show: Show, allow_private: bool) -> bytes | None:
+    """The old show's artwork as our cover, or None (a cover is generated) when it is missing
+    or not artwork podcast apps accept."""
+    if not show.image_url:
+        return None
+    try:
+        return artwork.prepare_artwork(fetch_bytes(show.image_url, allow_private=allow_private,
+                                                   limit=MAX_SIDECAR_BYTES))
+    except (ArchiveError, MediaError):
+        return None
 
 
 class Progress:
@@ -323,6 +343,21 @@ class Progress:
             self.stream.flush()
 
 
+def _checked_chapters(data: bytes) -> bytes:
+    sidecars.parse_chapters(data)
+    return data
+
+
+def _checked_transcript(data: bytes) -> bytes:
+    transcripts.parse_transcript(data)
+    return data
+
+
+# A sidecar the old host got wrong is left out (with a note) rather than failing the episode.
+VALIDATE = {"artwork": artwork.prepare_artwork, "chapters": _checked_chapters,
+            "transcript": _checked_transcript}
+
+
 @dataclass
 class Fetched:
     """An item's files on local disk, ready for ingest."""
@@ -331,10 +366,13 @@ class Fetched:
     artwork: Path | None = None
     chapters: Path | None = None
     transcript: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def fetch_item(item: Item, folder: Path, *, allow_private: bool, limit: int,
                progress: Progress) -> Fetched:
+    """The recording (required) and its artwork, chapters and transcript (each optional: one
+    that cannot be fetched is reported and left out, the episode still moves)."""
     key = hashlib.sha256(item.guid.encode()).hexdigest()[:20]
     suffix = Path(item.enclosure_url.split("?", 1)[0]).suffix[:6] or ".bin"
     recording = download(item.enclosure_url, folder / f"{key}{suffix}",
@@ -346,9 +384,13 @@ def fetch_item(item: Item, folder: Path, *, allow_private: bool, limit: int,
     for name, url, extension in sidecars:
         if url:
             path = folder / f"{key}-{name}{extension}"
-            if not path.exists():
-                path.write_bytes(fetch_bytes(url, allow_private=allow_private,
-                                             limit=MAX_SIDECAR_BYTES))
+            try:
+                if not path.exists():
+                    data = fetch_bytes(url, allow_private=allow_private, limit=MAX_SIDECAR_BYTES)
+                    path.write_bytes(VALIDATE[name](data))
+            except (ArchiveError, MediaError) as error:
+                fetched.notes.append(f"{name} left out: {getattr(error, 'message', error)}")
+                continue
             setattr(fetched, name, path)
     progress.finished(item.title)
     return fetched
@@ -400,7 +442,7 @@ def run_import(settings: Settings, *, source: str, series: str | None, dry_run: 
         _print_plan(show, work, out, dry_run)
         if dry_run or not work.new:
             return 0
-        target = ensure_series(archive, show, series, old_feed)
+        target = ensure_series(archive, show, series, old_feed, allow_private=allow_private)
         failures = _import_items(archive, target, work.new, settings, source,
                                  allow_private=allow_private, concurrency=concurrency, out=out,
                                  err=err)
@@ -463,6 +505,8 @@ def _ingest_one(archive: Archive, series: Series, item: Item, future: Future[Fet
         return 1
     _forget(fetched)
     print(f"imported: {episode.id} {episode.title} [guid {episode.guid}]", file=out)
+    for note in fetched.notes:
+        print(f"  note: {note}", file=out)
     return 0
 
 

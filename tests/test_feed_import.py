@@ -33,6 +33,8 @@ from tests.cli import run_cli
 from tests.media_samples import make_recording
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
+NS_ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+NS_PODCAST = "https://podcastindex.org/namespace/1.0"
 SRT = b"1\n00:00:00,000 --> 00:00:01,000\nWelcome to the roundtable.\n\n" \
       b"2\n00:00:01,000 --> 00:00:02,000\nTrusting enemies.\n"
 VTT = b"WEBVTT\n\n00:00.000 --> 00:01.000\nWillkommen.\n\n00:01.000 --> 00:02.000\nMisstrauen.\n"
@@ -168,6 +170,7 @@ def test_castopod_feed_moves_in_with_guids_people_chapters_and_transcript(
     series = catalog.refresh().data.series[episode.series]
     assert series.podcast_guid == "0c2b4c8e-52a6-5e3b-9f2e-4f1a6d7c8b90"  # stays with the show
     assert series.old_feed_url == feed
+    assert series.cover is not None  # the old show's artwork
 
     # Our feed now answers for the show with the same guids, so apps download nothing again.
     xml = make_client().get(f"/series/{series.slug}/feed.xml").text
@@ -213,6 +216,30 @@ def test_podlove_feed_brings_html_show_notes_and_a_webvtt_transcript(
     series = catalog.refresh().data.series[newer.series]
     assert series.title == "Vertrauen & Politik"
     assert series.old_feed_url == f"{old_host.base}/podlove/feed/mp3/"
+
+
+def test_a_broken_sidecar_is_left_out_and_the_episode_still_moves(
+        old_host: Host, settings: Settings, catalog: Catalog, tmp_path: Path) -> None:
+    small = io.BytesIO()
+    Image.new("RGB", (100, 100), (0, 0, 0)).save(small, "JPEG")
+    old_host.files["/art/tiny.jpg"] = (small.getvalue(), "image/jpeg")
+    audio = make_recording(tmp_path / "odd.mp3", "mp3", seconds=2.0, frequency=880).read_bytes()
+    old_host.files["/media/odd.mp3"] = (audio, "audio/mpeg")
+    feed = (f'<rss version="2.0" xmlns:itunes="{NS_ITUNES}" xmlns:podcast="{NS_PODCAST}">'
+            "<channel><title>Odd Show</title><item><title>Odd &amp; Ends</title>"
+            f'<guid>odd-1</guid><enclosure url="{old_host.base}/media/odd.mp3" '
+            f'type="audio/mpeg" length="{len(audio)}"/>'
+            f'<itunes:image href="{old_host.base}/art/tiny.jpg"/>'
+            f'<podcast:chapters url="{old_host.base}/gone.json" type="application/json+chapters"/>'
+            "</item></channel></rss>")
+    path = tmp_path / "odd.xml"
+    path.write_text(feed)
+    code, out, err = imported(settings, str(path))
+    assert code == 0, err
+    assert "note: artwork left out" in out and "note: chapters left out" in out
+    episode = by_guid(catalog)["odd-1"]
+    assert episode.title == "Odd & Ends" and "chapters" not in episode.files
+    assert catalog.refresh().data.series[episode.series].old_feed_url == ""  # a file, no self
 
 
 def test_an_interrupted_download_resumes_with_a_range(old_host: Host, tmp_path: Path) -> None:
