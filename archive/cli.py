@@ -175,6 +175,7 @@ def _load_extensions() -> None:
     import importlib
 
     for module in ("archive.cli_ingest", "archive.cli_users", "archive.cli_tasks",
+                   "archive.cli_preserve",  # after cli_ingest: it extends `import`
                    "archive.cli_series"):
         try:
             importlib.import_module(module)
