@@ -93,10 +93,12 @@ def _enrich(args: argparse.Namespace, settings: Settings, kinds: list[str]) -> i
 def _targets(archive: Archive, args: argparse.Namespace, kinds: list[str]
              ) -> list[tuple[str, list[str]]]:
     """(episode id, kinds) for the named episodes, or every one missing something."""
-    episodes = archive.catalog.refresh().data.episodes
+    data = archive.catalog.refresh().data
+    episodes = data.episodes
     model = archive.settings.transcribe_model
     if args.missing:
-        found = [(e.id, [k for k in wanted(e, model) if k in kinds]) for e in episodes.values()]
+        found = [(e.id, [k for k in wanted(e, model, data.series.get(e.series)) if k in kinds])
+                 for e in episodes.values()]
         return [(episode_id, wants) for episode_id, wants in found if wants]
     for episode_id in args.episodes:
         if episode_id not in episodes:

@@ -7,7 +7,9 @@ optional comes afterwards, as durable tasks (`archive.tasks`):
   has them from its encode);
 - `waveform`: overview peaks for the player's scrubber;
 - `transcribe`: speech recognition (faster-whisper), written as WebVTT, SRT and Podcasting 2.0
-  JSON from the same cues.
+  JSON from the same cues;
+- `artwork`: the small AVIF/WebP/JPEG renditions of the episode's cover and its series' cover
+  that pages show (archive/artwork.py).
 
 Each handler works on a local copy of the delivery file, uploads what it made under new keys,
 and commits with `commit()`: fenced by the lease, applied to the *latest* episode, and never
@@ -29,9 +31,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from archive import artwork
 from archive.catalog import CatalogData
 from archive.errors import ArchiveError
-from archive.models import Episode, Loudness, MediaFile, Provenance, episode_prefix, utcnow
+from archive.models import (
+    Episode,
+    Loudness,
+    MediaFile,
+    Provenance,
+    Series,
+    episode_prefix,
+    utcnow,
+)
 from archive.runtime import Archive
 from archive.tasks import BACKLOG, Handler, Lease, Task, TaskFailed, TaskQueue, Worker
 from media import transcripts
@@ -39,7 +50,7 @@ from media.errors import MediaError
 
 log = logging.getLogger("archive.enrich")
 
-KINDS = ("loudness", "waveform", "transcribe")
+KINDS = ("loudness", "waveform", "transcribe", "artwork")
 TRANSCRIPT_FILES = {  # role: (filename, content type)
     "transcript": ("transcript.vtt", "text/vtt; charset=utf-8"),
     "transcript_srt": ("transcript.srt", "application/x-subrip"),
@@ -47,9 +58,13 @@ TRANSCRIPT_FILES = {  # role: (filename, content type)
 }
 
 
-def wanted(episode: Episode, transcribe_model: str) -> list[str]:
-    """The enrichment this episode still lacks."""
+def wanted(episode: Episode, transcribe_model: str, series: Series | None = None
+           ) -> list[str]:
+    """The enrichment this episode (and, when given, its series' cover) still lacks."""
     kinds = []
+    if artwork.needs_renditions(episode.files.get("cover")) \
+            or (series is not None and artwork.needs_renditions(series.cover)):
+        kinds.append("artwork")
     if episode.loudness is None and episode.audio is not None:
         kinds.append("loudness")
     if "waveform" not in episode.files and episode.audio is not None:
@@ -111,7 +126,7 @@ class Enricher:
 
     def handlers(self) -> dict[str, Handler]:
         return {"loudness": self.loudness, "waveform": self.waveform,
-                "transcribe": self.transcribe}
+                "transcribe": self.transcribe, "artwork": self.artwork}
 
     # -- the handlers ----------------------------------------------------------------------
 
@@ -183,6 +198,33 @@ class Enricher:
 
         commit(self.archive, lease, update, made)
 
+    def artwork(self, lease: Lease) -> None:
+        """Renditions of the episode's cover and of its series' cover (when either lacks
+        them); the series is recorded first, the episode in the task's fenced commit."""
+        episode = self._episode(lease)
+        if episode is None:
+            return
+        force = lease.task.force
+        series = self.archive.catalog.cached_view().data.series.get(episode.series)
+        if series is not None and series.cover is not None \
+                and (force or artwork.needs_renditions(series.cover)):
+            names = _pictures(lambda: artwork.make(self.archive, series.cover))
+            lease.fence()
+            artwork.record_series(self.archive, series.slug, series.cover.sha256, names)
+        cover = episode.files.get("cover")
+        names = _pictures(lambda: artwork.make(self.archive, cover)) \
+            if cover is not None and (force or artwork.needs_renditions(cover)) else []
+
+        def update(latest: Episode) -> bool:
+            current = latest.files.get("cover")
+            if cover is None or current is None or current.sha256 != cover.sha256 \
+                    or not names or current.renditions == names:
+                return False
+            current.renditions = names
+            return True
+
+        commit(self.archive, lease, update, [])
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _episode(self, lease: Lease) -> Episode | None:
@@ -228,6 +270,18 @@ def _protected(episode: Episode) -> bool:
     if "transcript" not in episode.files:
         return False
     return provenance is None or provenance.protected  # no provenance: supplied before we kept it
+
+
+def _pictures(work: Callable[[], list[str]]) -> list[str]:
+    """Image work: busy decoding slots are worth a retry, a broken cover is not."""
+    from media.artwork import Busy
+
+    try:
+        return work()
+    except Busy as error:
+        raise ArchiveError(str(error)) from None
+    except MediaError as error:
+        raise TaskFailed(str(error)) from None
 
 
 def _media(work: Callable[[], Any]) -> Any:

@@ -117,6 +117,7 @@ _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
 )
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_RENDITION = re.compile(r"^[1-9][0-9]{1,3}\.(?:avif|webp|jpg)$")
 _ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 _ORCID_PREFIXES = ("https://orcid.org/", "http://orcid.org/", "orcid.org/")
 
@@ -359,10 +360,18 @@ class MediaFile:
     bitrate: int | None = None
     width: int | None = None
     height: int | None = None
+    # A cover's web renditions ("320.webp"…, see archive/artwork.py); None until they are made.
+    renditions: list[str] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MediaFile:
-        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+        found = cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+        if not isinstance(found.renditions, list):
+            found.renditions = None
+        else:
+            found.renditions = [n for n in found.renditions
+                                if isinstance(n, str) and _RENDITION.match(n)]
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

@@ -5,11 +5,13 @@ Shared by ingestion and by editing (replacing an episode's artwork, transcript o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archive import artwork as web_artwork
 from archive.errors import ArchiveError, Conflict, InvalidInput, TooManyRequests
 from archive.models import Chapter, Episode, MediaFile, Series, clean_text
 from media import artwork, chapters, transcripts
@@ -138,8 +140,10 @@ def forget_series_cover(archive: Archive, series: Series) -> None:
     """After a failed commit: remove the new series' cover unless the series exists after all
     (another upload created it meanwhile). Best effort; `verify --repair` finishes the job."""
     try:
-        if series.cover and series.slug not in archive.catalog.refresh().data.series:
+        data = archive.catalog.refresh().data
+        if series.cover and series.slug not in data.series:
             archive.store.delete(series.cover.key)
+            web_artwork.forget(archive, series.cover, data)
     except ArchiveError:
         pass
 
@@ -156,3 +160,7 @@ def store_series_cover(archive: Archive, series: Series, image: bytes | None = N
         sha256, size = hashlib.sha256(data).hexdigest(), len(data)
     series.cover = MediaFile(key=key, filename=name, content_type="image/jpeg", size=size,
                              sha256=sha256)
+    # A new series is rare and its pages want the small renditions at once (archive/artwork.py);
+    # should this fail, the `artwork` task makes them later.
+    with contextlib.suppress(ArchiveError, MediaError):
+        series.cover.renditions = web_artwork.make(archive, series.cover) or None

@@ -40,8 +40,9 @@ URGENT = 0  # a new upload's enrichment
 BACKLOG = 5  # the back catalogue (`archive transcribe --missing`, `archive enrich --missing`)
 MAX_ATTEMPTS = 3
 LISTING = 50  # queue keys read per look for work
-# Within one priority, cheap tasks first: a page gains its waveform before its transcript.
-KIND_RANK = {"loudness": 1, "waveform": 2, "transcribe": 5}
+# Within one priority, cheap tasks first: a page gains its pictures and waveform before its
+# transcript.
+KIND_RANK = {"artwork": 0, "loudness": 1, "waveform": 2, "transcribe": 5}
 
 
 class LeaseLost(ArchiveError):

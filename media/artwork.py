@@ -151,3 +151,90 @@ def _draw_lines(
         draw.text(((MIN_SIDE - width) / 2, y), line, font=font, fill=fill)
         y += round(size * 1.25)
     return y
+
+
+# --- renditions for the web pages -------------------------------------------------------------
+
+# Widths made of every cover: a card shows ~96 CSS px (1x–3x: 160, 320), a page ~240 (320, 640).
+RENDITION_WIDTHS = (160, 320, 640)
+# Smallest first: a browser takes the first <source> type it supports. JPEG is the fallback.
+RENDITION_FORMATS = ("avif", "webp", "jpg")
+_ENCODERS = {"avif": ("AVIF", {"quality": 60, "speed": 6}),
+             "webp": ("WEBP", {"quality": 78, "method": 5}),
+             "jpg": ("JPEG", {"quality": 82, "optimize": True, "progressive": True})}
+RENDITION_TYPES = {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
+
+
+def rendition_formats() -> tuple[str, ...]:
+    """The formats this Pillow can write (AVIF needs Pillow built with libavif)."""
+    from PIL import features
+
+    return tuple(f for f in RENDITION_FORMATS if f != "avif" or features.check("avif"))
+
+
+def make_renditions(data: bytes, widths: tuple[int, ...] = RENDITION_WIDTHS,
+                    formats: tuple[str, ...] | None = None, *, wait: float | None = None
+                    ) -> dict[str, bytes]:
+    """Square covers scaled down once for the web, by name ("320.webp" → bytes).
+
+    The source is a stored cover (already checked and square), decoded once per call under the
+    same decoding slots as uploads; a width larger than the source is left out.
+    """
+    if not DECODING.acquire(timeout=SLOT_WAIT_S if wait is None else wait):
+        raise Busy("The server is busy with other images; try again in a minute.")
+    try:
+        image = _rgb(_square(_open(data)))
+        made: dict[str, bytes] = {}
+        for width in sorted(widths, reverse=True):  # each from the next larger: faster, as sharp
+            if width > image.width:
+                continue
+            image = image.resize((width, width), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            for fmt in formats or rendition_formats():
+                made[f"{width}.{fmt}"] = _encode(image, fmt)
+        return made
+    finally:
+        DECODING.release()
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    name, options = _ENCODERS[fmt]
+    buffer = io.BytesIO()
+    image.save(buffer, name, **options)
+    return buffer.getvalue()
+
+
+# --- the site's icons -------------------------------------------------------------------------
+
+
+def generate_icon(title: str, size: int, *, maskable: bool = False) -> bytes:
+    """A square PNG icon in the site cover's colour with the title's initial: legible at 16 px,
+    where the cover's words are not. `maskable` keeps the letter inside the 80 % safe zone."""
+    background = _colour_for(title)
+    scale = 4 if size < 64 else 1  # draw small icons larger, then scale down: smoother edges
+    side = size * scale
+    image = Image.new("RGB", (side, side), background)
+    draw = ImageDraw.Draw(image)
+    initial = next((c for c in title if c.isalnum()), "A").upper()
+    font = _font(round(side * (0.5 if maskable else 0.66)))
+    box = draw.textbbox((0, 0), initial, font=font)
+    x = (side - (box[2] - box[0])) / 2 - box[0]
+    y = (side - (box[3] - box[1])) / 2 - box[1]
+    draw.text((x, y), initial, font=font, fill=(255, 255, 255))
+    if scale > 1:
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def generate_favicon(title: str) -> bytes:
+    """favicon.ico with 16, 32 and 48 px images, for browsers that ask for /favicon.ico."""
+    image = Image.open(io.BytesIO(generate_icon(title, 48)))
+    buffer = io.BytesIO()
+    image.save(buffer, "ICO", sizes=[(16, 16), (32, 32), (48, 48)])
+    return buffer.getvalue()
+
+
+def theme_colour(title: str) -> str:
+    """The site cover's background colour as #rrggbb (the manifest's and icons' colour)."""
+    return "#{:02x}{:02x}{:02x}".format(*_colour_for(title))

@@ -70,9 +70,19 @@ def wait_for_time(page: Any, low: float, high: float) -> None:
         f" return t >= {low} && t < {high}; }})()")
 
 
+LOAD_METADATA = """() => {
+  const media = document.getElementById('player');  // preload="none": load as a listener would
+  if (media.readyState < 1 && media.networkState !== 2) {
+    media.preload = 'metadata';
+    media.load();
+  }
+}"""
+
+
 def open_episode(page: Any, server: LiveServer, slug: str, fragment: str = "") -> None:
     page.goto(f"{server.url}/episodes/{slug}{fragment}")
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    page.evaluate(LOAD_METADATA)
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
 
 
 def test_home_lists_the_recordings(site: Any, page: Any) -> None:

@@ -102,10 +102,11 @@ def test_mp3_and_aac_are_kept_without_re_encoding(archive: Archive, tmp_path: Pa
     assert abs(episode.files["audio"].duration - 3.0) <= 0.1
     # Kept as uploaded: loudness, waveform and transcript come after publishing, first in line.
     assert episode.loudness is None
-    assert episode.pending == ["loudness", "waveform"]  # transcription is off in this test
+    # Transcription is off in this test; the cover's web renditions come first (cheapest).
+    assert episode.pending == ["artwork", "loudness", "waveform"]
     queued = [task.kind for task in TaskQueue(archive.store).waiting()
               if task.episode_id == episode.id]
-    assert sorted(queued) == ["loudness", "waveform"]
+    assert sorted(queued) == ["artwork", "loudness", "waveform"]
     if fmt == "m4a":
         assert MP4(delivered).tags["\xa9alb"] == ["Roundtables"]
     assert episode.files["cover"].content_type == "image/jpeg"

@@ -144,7 +144,7 @@ def test_episode_page_has_player_chapters_transcript_and_downloads(site: Any) ->
     page = client.get(f"/episodes/{talk.slug}")
     assert page.status_code == 200
     html = page.text
-    assert (f'<audio id="player" class="media" controls preload="metadata" '
+    assert (f'<audio id="player" class="media" controls preload="none" '
             f'src="/media/{talk.id}/{talk.files["audio"].filename}"') in html
     assert re.search(r'<button type="button" class="seek chapter" data-start="2.5" '
                      r'data-end="3">.*Argument', html)

@@ -37,7 +37,7 @@ from archive.search import (
     seconds_fragment,
 )
 from archive.storage import ObjectStore
-from archive.web import citing, views
+from archive.web import artwork, citing, views
 from archive.web.http import is_count
 from archive.web.views import PAGE_SIZE, Link
 from feeds import sanitise_html
@@ -215,9 +215,12 @@ async def series_page(request: Request) -> Response:
     url = absolute(request, path)
     publisher = settings_of(request).owner_name
     description = sanitise_html(series.description) if series.description else ""
+    cover = views.series_cover(series)
     context = views.SeriesPage(
         title=series.title,
         description=Markup(description),
+        picture=cover.picture(f"Artwork of {series.title}", views.PAGE_SIZE_ART, lazy=False)
+        if cover else None,
         episodes=views.cards(view, page_slice(episodes, page)),
         pagination=views.paginate(path, {}, page, len(episodes)),
         subscribe=views.Subscribe(f"{url}/feed.xml", f"{series.title} (podcast feed)",
@@ -319,14 +322,16 @@ async def search_page(request: Request) -> Response:
     if not text:
         return render(request, "search.html", page=views.SearchPage("", [], None))
     view, results = await asyncio.to_thread(run_search, request, text, page)
-    titles = views.series_titles(view)
+    titles, covers = views.series_titles(view), views.series_covers(view)
     found = []
     for hit in results.hits:
         try:
             episode = view.episode(hit.episode_id)
         except NotFound:
             continue
-        found.append(_result(views.EpisodeCard.of(episode, titles), hit))
+        card = views.EpisodeCard.of(episode, titles, covers,
+                                    lazy=len(found) >= views.EAGER_CARDS)
+        found.append(_result(card, hit))
     pagination = views.paginate("/search", {"q": text}, page, results.total)
     return render(request, "search.html", page=views.SearchPage(text, found, pagination))
 
@@ -393,6 +398,8 @@ def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...]
     cover = views.media_path(episode.id, episode.files["cover"].filename) \
         if "cover" in episode.files else ""
     source = citation_source(request, episode)
+    picture = views.episode_cover(episode) or views.series_cover(series)
+    waveform = episode.files.get("waveform")
     return views.EpisodePage(
         id=episode.id,
         title=episode.title,
@@ -422,6 +429,10 @@ def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...]
         subscribe=views.Subscribe(absolute(request, f"/series/{series.slug}/feed.xml"),
                                   f"{series.title} (podcast feed)"),
         language=episode.language,
+        picture=picture.picture(f"Artwork of {episode.title}", views.PAGE_SIZE_ART,
+                                lazy=False) if picture else None,
+        waveform=views.media_path(episode.id, waveform.filename) if waveform else "",
+        duration_s=seconds_fragment(episode.duration) if episode.duration else "",
     )
 
 
@@ -620,4 +631,5 @@ routes: list[BaseRoute] = [
     Route("/episodes/{slug}/cite.{fmt}", citation_file, methods=["GET", "HEAD"]),
     Route("/episodes/{slug}/transcript", cached_page(transcript_page), methods=["GET", "HEAD"]),
     Route("/e/{episode_id}", permalink, methods=["GET", "HEAD"]),
+    *artwork.routes,  # the pages' pictures: cover renditions, icons, the web app manifest
 ]

@@ -16,8 +16,9 @@ from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 
+from archive import artwork
 from archive.catalog import CatalogView
-from archive.models import LICENCE_URLS, LICENCES, Episode, Person, Series
+from archive.models import LICENCE_URLS, LICENCES, Episode, MediaFile, Person, Series
 
 PAGE_SIZE = 20
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -92,6 +93,88 @@ class SpeakerView:
         return cls(person.name, f"/people/{person.slug}", person.role, person.affiliation)
 
 
+# -- artwork ----------------------------------------------------------------------------------
+
+# Where a picture is shown, how wide it is there (CSS px) and the `sizes` the browser picks by.
+CARD_SIZE = (96, "(min-width: 40rem) 7.5rem, 6rem")
+PAGE_SIZE_ART = (240, "(min-width: 40rem) 15rem, 9rem")
+EAGER_CARDS = 3  # the first cards are above the fold on a phone: not lazy
+
+
+@dataclass(frozen=True)
+class Source:
+    type: str  # "image/avif"
+    srcset: str
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A cover in a <picture>: modern formats first, a JPEG <img> with width/height last."""
+
+    src: str
+    srcset: str
+    sources: tuple[Source, ...]
+    sizes: str
+    width: int
+    height: int
+    alt: str
+    lazy: bool
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A cover as the pages need it: the original's address and its renditions."""
+
+    original: str  # the full-size JPEG (/media/…), shown until renditions exist
+    digest: str
+    renditions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, cover: MediaFile | None, original: str) -> Cover | None:
+        if cover is None:
+            return None
+        return cls(original, artwork.digest(cover), tuple(cover.renditions or ()))
+
+    def picture(self, alt: str, size: tuple[int, str], *, lazy: bool = True) -> Picture:
+        width, sizes = size
+        by_format: dict[str, list[tuple[int, str]]] = {}
+        for name in self.renditions:
+            pixels, fmt = name.split(".")
+            url = f"/art/{self.digest}/{name}"
+            by_format.setdefault(fmt, []).append((int(pixels), url))
+
+        def srcset(fmt: str) -> str:
+            return ", ".join(f"{url} {pixels}w" for pixels, url in sorted(by_format[fmt]))
+
+        fallback = by_format.get("jpg")
+        if not fallback:
+            return Picture(self.original, "", (), "", width, width, alt, lazy)
+        src = next((url for pixels, url in sorted(fallback) if pixels >= width * 2),
+                   sorted(fallback)[-1][1])
+        sources = tuple(Source(art_types[fmt], srcset(fmt))
+                        for fmt in ("avif", "webp") if fmt in by_format)
+        return Picture(src, srcset("jpg"), sources, sizes, width, width, alt, lazy)
+
+
+art_types = {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
+
+
+def episode_cover(episode: Episode) -> Cover | None:
+    cover = episode.files.get("cover")
+    return Cover.of(cover, media_path(episode.id, cover.filename)) if cover else None
+
+
+def series_cover(series: Series | None) -> Cover | None:
+    if series is None or series.cover is None:
+        return None
+    return Cover.of(series.cover, f"/media/series/{series.slug}/{quote(series.cover.filename)}")
+
+
+def series_covers(view: CatalogView) -> dict[str, Cover | None]:
+    return view.cached("pages:series-covers",
+                       lambda: {s.slug: series_cover(s) for s in view.all_series})
+
+
 @dataclass(frozen=True)
 class EpisodeCard:
     """One recording in a list: everything the list shows, linked."""
@@ -104,10 +187,13 @@ class EpisodeCard:
     speakers: tuple[SpeakerView, ...]
     duration: str
     kind: str  # "Audio" or "Video"
+    picture: Picture | None = None  # alt is empty: the title beside it says it all
 
     @classmethod
-    def of(cls, episode: Episode, series_titles: dict[str, str]) -> EpisodeCard:
+    def of(cls, episode: Episode, series_titles: dict[str, str],
+           covers: dict[str, Cover | None] | None = None, *, lazy: bool = True) -> EpisodeCard:
         day = episode.date or episode.published_at.date()
+        cover = episode_cover(episode) or (covers or {}).get(episode.series)
         return cls(
             href=f"/episodes/{episode.slug}",
             title=episode.title,
@@ -118,6 +204,7 @@ class EpisodeCard:
             speakers=tuple(SpeakerView.of(p) for p in episode.speakers),
             duration=duration_label(episode.duration),
             kind="Video" if "video" in episode.files else "Audio",
+            picture=cover.picture("", CARD_SIZE, lazy=lazy) if cover else None,
         )
 
 
@@ -125,9 +212,11 @@ def series_titles(view: CatalogView) -> dict[str, str]:
     return view.cached("pages:series-titles", lambda: {s.slug: s.title for s in view.all_series})
 
 
-def cards(view: CatalogView, episodes: list[Episode]) -> list[EpisodeCard]:
+def cards(view: CatalogView, episodes: list[Episode], *, eager: int = EAGER_CARDS
+          ) -> list[EpisodeCard]:
     titles = series_titles(view)
-    return [EpisodeCard.of(e, titles) for e in episodes]
+    covers = series_covers(view)
+    return [EpisodeCard.of(e, titles, covers, lazy=n >= eager) for n, e in enumerate(episodes)]
 
 
 @dataclass(frozen=True)
@@ -264,6 +353,7 @@ class SeriesCard:
     href: str
     title: str
     count: int
+    picture: Picture | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +373,7 @@ class HomePage:
 class SeriesPage:
     title: str
     description: Markup
+    picture: Picture | None
     episodes: list[EpisodeCard]
     pagination: Pagination
     subscribe: Subscribe
@@ -413,6 +504,9 @@ class EpisodePage:
     json_ld: Markup
     subscribe: Subscribe
     language: str = "en"
+    picture: Picture | None = None
+    waveform: str = ""  # the audiowaveform JSON the player's scrubber draws, when there is one
+    duration_s: str = ""  # seconds, for the scrubber before the audio's metadata is loaded
 
 
 @dataclass(frozen=True)

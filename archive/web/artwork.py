@@ -1,0 +1,183 @@
+"""Pictures the pages use: cover renditions (`/art/…`), the favicon, touch icons and the web app
+manifest.
+
+`/art/{digest}/{name}` answers only for a digest of a cover the published catalogue names and a
+rendition recorded on it, so the path never becomes an arbitrary object key and a draft's
+pictures stay private. The icons are drawn from the site's artwork (its colour and initial) once
+per process: they depend only on the site title.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from archive import artwork
+from archive.catalog import CatalogView
+from archive.errors import NotFound
+from archive.storage import ObjectStore
+from archive.web.http import is_not_modified
+from archive.web.media import IMMUTABLE_MAX_AGE, Servable, catalog_view, serve
+from media import artwork as pictures
+
+ICON_SIZES = (32, 180, 192, 512)  # favicon PNG, Apple touch icon, manifest icons
+ICON_MAX_AGE = 86_400  # the title (and so the icons) can change when the server restarts
+THEME_LIGHT = "#14324f"  # the header's colour
+THEME_DARK = "#0e1621"
+NOT_FOUND = "There is no such picture."
+
+
+# -- cover renditions -----------------------------------------------------------------------
+
+
+def published_renditions(view: CatalogView) -> dict[str, frozenset[str]]:
+    """Digest → rendition names, for the covers of published episodes and of every series."""
+
+    def build() -> dict[str, frozenset[str]]:
+        found: dict[str, frozenset[str]] = {}
+        covers = [e.files.get("cover") for e in view.published]
+        covers += [s.cover for s in view.all_series]
+        for cover in covers:
+            if cover is not None and cover.renditions:
+                found[artwork.digest(cover)] = frozenset(cover.renditions)
+        return found
+
+    return view.cached("art:renditions", build)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Head:
+    size: int
+    etag: str
+    last_modified: Any
+
+
+class _Heads:
+    """What storage said of each rendition (size, validators): a rendition never changes under
+    its key, so one HEAD per process is enough."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._found: OrderedDict[str, _Head] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, store: ObjectStore, key: str) -> _Head:
+        with self._lock:
+            if key in self._found:
+                return self._found[key]
+        info = store.head(key)
+        head = _Head(info.size, info.etag.strip('"'), info.last_modified)
+        with self._lock:
+            self._found[key] = head
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)
+        return head
+
+
+_heads = _Heads()
+
+
+async def rendition(request: Request) -> Response:
+    cover_digest, name = request.path_params["digest"], request.path_params["name"]
+    names = published_renditions(catalog_view(request)).get(cover_digest)
+    if names is None or name not in names:
+        raise NotFound(NOT_FOUND)
+    key = artwork.rendition_key(cover_digest, name)
+    head = await run_in_threadpool(_heads.get, request.app.state.archive.store, key)
+    content_type = pictures.RENDITION_TYPES[name.rsplit(".", 1)[1]]
+    item = Servable(key, name, head.size, content_type, f"{cover_digest}-{name}",
+                    head.last_modified, f"public, max-age={IMMUTABLE_MAX_AGE}, immutable")
+    return await serve(request, item)
+
+
+# -- icons and the manifest -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    media_type: str
+
+    @property
+    def etag(self) -> str:
+        return f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
+
+
+def site_assets(request: Request) -> dict[str, Asset]:
+    """Every icon and the manifest, drawn on first use and kept for the process's life."""
+    state = request.app.state
+    assets: dict[str, Asset] | None = getattr(state, "site_assets", None)
+    if assets is None:
+        assets = make_assets(state.settings.site_title, state.settings.site_description)
+        state.site_assets = assets
+    return assets
+
+
+def make_assets(title: str, description: str) -> dict[str, Asset]:
+    assets = {f"icon-{size}.png": Asset(pictures.generate_icon(title, size), "image/png")
+              for size in ICON_SIZES}
+    assets["icon-maskable-512.png"] = Asset(pictures.generate_icon(title, 512, maskable=True),
+                                            "image/png")
+    assets["favicon.ico"] = Asset(pictures.generate_favicon(title), "image/x-icon")
+    assets["manifest.webmanifest"] = Asset(manifest(title, description).encode(),
+                                           "application/manifest+json")
+    return assets
+
+
+def manifest(title: str, description: str) -> str:
+    """The web app manifest: installable on a phone's home screen, opening the recordings."""
+    icons = [{"src": f"/icons/icon-{size}.png", "sizes": f"{size}x{size}", "type": "image/png"}
+             for size in (192, 512)]
+    icons.append({"src": "/icons/icon-maskable-512.png", "sizes": "512x512",
+                  "type": "image/png", "purpose": "maskable"})
+    short = title if len(title) <= 12 else title.split()[0][:12]
+    return json.dumps({
+        "name": title, "short_name": short, "description": description, "lang": "en-GB",
+        "start_url": "/", "scope": "/", "display": "minimal-ui",
+        "background_color": "#fbfaf7", "theme_color": THEME_LIGHT, "icons": icons,
+    }, ensure_ascii=False, indent=1)
+
+
+async def _asset(request: Request, name: str) -> Response:
+    assets = site_assets(request) if hasattr(request.app.state, "site_assets") \
+        else await run_in_threadpool(site_assets, request)
+    asset = assets.get(name)
+    if asset is None:
+        raise NotFound(NOT_FOUND)
+    headers = {"ETag": asset.etag, "Cache-Control": f"public, max-age={ICON_MAX_AGE}"}
+    if is_not_modified(request.headers, (asset.etag,), None):
+        return Response(status_code=304, headers=headers)
+    body = b"" if request.method == "HEAD" else asset.body
+    response = Response(body, media_type=asset.media_type, headers=headers)
+    if request.method == "HEAD":
+        response.headers["content-length"] = str(len(asset.body))
+    return response
+
+
+async def icon(request: Request) -> Response:
+    return await _asset(request, request.path_params["name"])
+
+
+async def favicon(request: Request) -> Response:
+    return await _asset(request, "favicon.ico")
+
+
+async def web_manifest(request: Request) -> Response:
+    return await _asset(request, "manifest.webmanifest")
+
+
+routes: list[BaseRoute] = [
+    Route("/art/{digest}/{name}", rendition, methods=["GET", "HEAD"]),
+    Route("/icons/{name}", icon, methods=["GET", "HEAD"]),
+    Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
+    Route("/manifest.webmanifest", web_manifest, methods=["GET", "HEAD"]),
+]
