@@ -4,6 +4,9 @@ speakers' consent, private to editors, whose withdrawal unpublishes in one audit
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -18,6 +21,7 @@ from archive.errors import Conflict, InvalidInput
 from archive.models import Episode, Person, normalise_rights, utcnow
 from archive.runtime import Archive
 from tests.browser import publish_recording
+from tests.cli import cli_env, run_cli
 from tests.test_auth import add_editor, bearer, sign_in, token_for
 
 IN_COPYRIGHT = "http://rightsstatements.org/vocab/InC/1.0/"
@@ -217,3 +221,42 @@ def test_rights_pages_need_an_editor(archive: Archive, client: TestClient) -> No
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert client.post(f"/edit/{episode.id}/rights",
                        data={"action": "consent"}).status_code in (401, 403)
+
+
+def test_archive_publish_due_from_the_command_line(archive: Archive) -> None:
+    episode = talk(archive.catalog)
+    rights.schedule(archive, episode.id, utcnow() + timedelta(days=1), "editor")
+    nothing = run_cli(archive.settings, "publish-due")
+    assert nothing.returncode == 0 and "Nothing scheduled is due." in nothing.stdout
+    rights.schedule(archive, episode.id, utcnow() - timedelta(minutes=1), "editor")
+    done = run_cli(archive.settings, "publish-due")
+    assert done.returncode == 0, done.stderr
+    assert f"Published {episode.id}" in done.stdout
+    assert not Catalog(archive.store).refresh().data.episodes[episode.id].draft
+
+
+def test_archive_worker_publishes_what_is_due(archive: Archive) -> None:
+    episode = talk(archive.catalog)
+    rights.schedule(archive, episode.id, utcnow() - timedelta(seconds=1), "editor")
+    worker = subprocess.Popen([sys.executable, "-m", "archive", "worker"],
+                              env=cli_env(archive.settings), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while Catalog(archive.store).refresh().data.episodes[episode.id].draft:
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, "the worker did not publish the due episode"
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    (event,) = events(archive, "episode.publish")
+    assert event.actor == rights.SCHEDULER
+
+
+def test_a_bad_citation_style_setting_fails_in_one_line(archive: Archive) -> None:
+    env = {**cli_env(archive.settings), "ARCHIVE_CITATION_STYLE": "no-such-style"}
+    result = subprocess.run([sys.executable, "-m", "archive", "jobs"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "ARCHIVE_CITATION_STYLE" in result.stderr
