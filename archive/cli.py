@@ -174,7 +174,8 @@ def _load_extensions() -> None:
     """Import the modules that register more verbs (kept apart to keep this file small)."""
     import importlib
 
-    for module in ("archive.cli_ingest", "archive.cli_users", "archive.cli_tasks",
+    for module in ("archive.cli_stats",  # listening statistics (#13)
+                   "archive.cli_ingest", "archive.cli_users", "archive.cli_tasks",
                    "archive.cli_preserve",  # after cli_ingest: it extends `import`
                    "archive.cli_series"):
         try:

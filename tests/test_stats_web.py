@@ -187,3 +187,10 @@ def test_about_page_states_the_method_publicly(start: object) -> None:
                    "content delivery network", "counted requests", "preload=\"none\"",
                    "user-agents-v2"):
         assert phrase in text, phrase
+
+
+def test_editor_pages_link_to_the_statistics(start: object, store: ObjectStore) -> None:
+    client = start()  # type: ignore[operator]
+    add_editor(store)
+    sign_in(client)
+    assert '<a href="/stats">Statistics</a>' in client.get("/audit").text

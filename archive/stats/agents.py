@@ -251,9 +251,11 @@ def _entries(raw: bytes, name: str) -> list[dict[str, Any]]:
     return kept
 
 
-def update_agents(store: ObjectStore, source: str = DEFAULT_SOURCE) -> Classifier:
-    """Fetch, check (every pattern is compiled) and keep the patterns in the bucket."""
-    files = read_source(source)
+def update_agents(store: ObjectStore, source: str = DEFAULT_SOURCE,
+                  files: dict[str, list[dict[str, Any]]] | None = None) -> Classifier:
+    """Fetch (unless `files` were read already), check (every pattern is compiled) and keep
+    the patterns in the bucket, as one object so every process switches at once."""
+    files = read_source(source) if files is None else files
     classifier = Classifier(files, source)
     store.put_json(AGENTS_KEY, {"source": source, "fetched_at": datetime.now(UTC).isoformat(),
                                 "files": files})

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from archive.errors import InvalidInput
 from archive.stats.cache import LocalCache
 from archive.stats.events import (
     BYTES,
@@ -31,6 +32,7 @@ from archive.stats.rollup import count_files, event_files, read_parquet
 from archive.storage import ObjectStore
 
 MAX_DAYS = 366 * 20
+DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,41 @@ class Report:
     @property
     def total(self) -> int:
         return sum(count for _, count in self.days)
+
+
+def make_filters(since: str | None = None, until: str | None = None, series: str | None = None,
+                 episode: str | None = None, today: date | None = None) -> Filters:
+    """Filters from what a person typed (YYYY-MM-DD dates; default the last 30 days);
+    InvalidInput with one readable line for anything else."""
+    end = today or datetime.now(UTC).date()
+    last = _date(until, "until") or end
+    first = _date(since, "since") or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InvalidInput("The start date is after the end date.")
+    if (last - first).days >= MAX_DAYS:
+        raise InvalidInput(f"Choose a range of at most {MAX_DAYS} days.")
+    return Filters(first, last, _name(series, "series"), _name(episode, "episode"))
+
+
+def _date(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        value = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be a date written YYYY-MM-DD, not {text[:40]!r}.") from None
+    if not 2000 <= value.year <= 2200:
+        raise InvalidInput(f"{name} must be a date between the years 2000 and 2200.")
+    return value
+
+
+def _name(text: str | None, name: str) -> str | None:
+    if not text:
+        return None
+    if len(text) > 200 or not text.replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput(f"{name} is not a valid {name} name.")
+    return text
 
 
 def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) -> pa.Table:

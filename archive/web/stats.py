@@ -18,16 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from archive.errors import InvalidInput
 from archive.stats.cache import cache_folder
 from archive.stats.export import EpisodeRow, episode_rows, report_json, to_csv
-from archive.stats.query import MAX_DAYS, Filters, Report, build_report, method_label
+from archive.stats.query import Filters, Report, build_report, make_filters, method_label
 from archive.web.charts import bar_chart, column_chart
 from archive.web.editor import editor_for_page, page, to_login
 from archive.web.guard import token_editor
 from archive.web.http import content_disposition
 
-DEFAULT_DAYS = 30
 DAILY_UP_TO = 92  # longer ranges are charted by month
 TOP = 10
 
@@ -67,37 +65,10 @@ class StatsPage:
 # -- input ---------------------------------------------------------------------------------------
 
 
-def parse_filters(params: QueryParams, today: date | None = None) -> Filters:
+def parse_filters(params: QueryParams) -> Filters:
     """since/until as YYYY-MM-DD (default: the last 30 days), series slug, episode id."""
-    end = today or datetime.now(UTC).date()
-    until = _date(params.get("until"), "until") or end
-    since = _date(params.get("since"), "since") or until - timedelta(days=DEFAULT_DAYS - 1)
-    if since > until:
-        raise InvalidInput("The start date is after the end date.")
-    if (until - since).days >= MAX_DAYS:
-        raise InvalidInput(f"Choose a range of at most {MAX_DAYS} days.")
-    return Filters(since, until, _name(params.get("series"), "series"),
-                   _name(params.get("episode"), "episode"))
-
-
-def _date(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        value = date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date written YYYY-MM-DD.") from None
-    if not 2000 <= value.year <= 2200:
-        raise InvalidInput(f"{name} must be a date between the years 2000 and 2200.")
-    return value
-
-
-def _name(text: str | None, name: str) -> str | None:
-    if not text:
-        return None
-    if len(text) > 200 or not text.replace("-", "").replace("_", "").isalnum():
-        raise InvalidInput(f"{name} is not a valid {name} name.")
-    return text
+    return make_filters(params.get("since"), params.get("until"), params.get("series"),
+                        params.get("episode"))
 
 
 async def _report(request: Request, filters: Filters) -> Report:
