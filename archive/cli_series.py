@@ -3,7 +3,7 @@
 
 Apple Podcasts and Spotify give no subscribe-by-feed link, so the subscribe panel links to a
 series' own pages there once they are known (after submitting the feed to each directory).
-An empty value clears a field. Every change is a catalogue change (If-Match) and is audited.
+An empty value clears a field (archive/series_links.py: validated, audited).
 """
 
 from __future__ import annotations
@@ -11,32 +11,13 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from archive import audit
 from archive.cli import COMMANDS, EXTENSIONS
 from archive.config import Settings
-from archive.errors import NotFound
-from archive.models import Series
 from archive.runtime import open_archive
+from archive.series_links import set_series_links
 
 FIELDS = {"apple_url": "--apple-url", "spotify_url": "--spotify-url",
           "old_feed_url": "--old-feed-url"}
-
-
-def set_series_links(archive: object, slug: str, changes: dict[str, str]) -> Series:
-    """Validate (through `Series.from_dict`) and commit; returns the changed series."""
-
-    def apply(data: object) -> Series:
-        known = data.series  # type: ignore[attr-defined]
-        if slug not in known:
-            raise NotFound(f"There is no series {slug!r} (see `archive series list`).")
-        changed = Series.from_dict({**known[slug].to_dict(), **changes})
-        known[slug] = changed
-        return changed
-
-    catalog = archive.catalog  # type: ignore[attr-defined]
-    series: Series = catalog.change(apply, check_new_keys=False)
-    catalog.write_series_meta(series)
-    return series
 
 
 def series_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,9 +34,7 @@ def series_command(args: argparse.Namespace, settings: Settings) -> int:
         if not changes:
             print("Nothing to change: give --apple-url, --spotify-url or --old-feed-url.")
             return 2
-        series = set_series_links(archive, args.slug, changes)
-        audit.record(archive.store, f"cli:{getpass.getuser()}", "series.links", series.slug,
-                     **changes)
+        series = set_series_links(archive, args.slug, changes, f"cli:{getpass.getuser()}")
     print(f"Updated series {series.slug}: "
           + ", ".join(f"{name}={value or '(none)'}" for name, value in changes.items()))
     return 0

@@ -37,6 +37,7 @@ from archive.web import (
     pages,
     people_editor,
     rights_editor,
+    series_editor,
     sharing,
     transcript_editor,
     uploads,
@@ -75,6 +76,7 @@ def routes() -> list[BaseRoute]:
         *embeds.routes,  # the only framable pages, with their own CSP
         *transcript_editor.routes,  # before editor's /edit/{id}, which "transcripts" would match
         *people_editor.routes,  # before editor's /edit/{id}, which "people" would match
+        *series_editor.routes,  # before editor's /edit/{id}, which "series" would match
         *rights_editor.routes,
         *editor.routes,
         *stats_pages.routes,
