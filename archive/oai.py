@@ -15,6 +15,7 @@ Protocol: https://www.openarchives.org/OAI/openarchivesprotocol.html
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ TOKEN_VERBS = {"ListIdentifiers", "ListRecords", "ListSets"}
 # them. ElementTree's `default_namespace` cannot serialise unprefixed attributes, so the URI
 # is mapped to the empty prefix instead: it concerns elements of this namespace only.
 ET.register_namespace("", OAI)
+_DOMAIN = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z][a-zA-Z0-9-]*)+")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,19 @@ def stamp(moment: datetime) -> str:
     return whole_seconds(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class Records:
+    """Every record of a snapshot, in list order and by episode id (built once per snapshot)."""
+
+    items: list[Item]
+    by_id: dict[str, Item]
+
+    @classmethod
+    def of(cls, view: CatalogView, deleted: dict[str, datetime | None]) -> Records:
+        items = items_of(view, deleted)
+        return cls(items, {item.id: item for item in items})
+
+
 def items_of(view: CatalogView, deleted: dict[str, datetime | None]) -> list[Item]:
     """Every record in (datestamp, id) order: published episodes, unpublished ones as
     deleted, and deletions (`tombstones/`) the catalogue no longer names."""
@@ -108,11 +123,12 @@ def items_of(view: CatalogView, deleted: dict[str, datetime | None]) -> list[Ite
 class Repository:
     """Answers one OAI-PMH request from a catalogue snapshot and its list of deletions."""
 
-    def __init__(self, settings: Settings, view: CatalogView, items: list[Item],
+    def __init__(self, settings: Settings, view: CatalogView, records: Records,
                  now: datetime | None = None) -> None:
         self.settings = settings
         self.view = view
-        self.items = items
+        self.records = records
+        self.items = records.items
         self.now = whole_seconds(now or datetime.now(UTC))
         self.host = repository_host(settings)
         self.base_url = f"{settings.base_url.rstrip('/')}/oai"
@@ -174,6 +190,8 @@ class Repository:
         _text(identify, "earliestDatestamp", stamp(min(earliest, self.view.updated_at)))
         _text(identify, "deletedRecord", "persistent")
         _text(identify, "granularity", GRANULARITY)
+        if not _DOMAIN.fullmatch(self.host):
+            return  # an oai-identifier needs a domain name (not localhost or an address)
         description = _text(identify, "description")
         ident = ET.SubElement(description, f"{{{OAI_IDENTIFIER}}}oai-identifier", {
             f"{{{XSI}}}schemaLocation":
@@ -276,9 +294,9 @@ class Repository:
     def _find(self, identifier: str) -> Item:
         prefix = f"oai:{self.host}:"
         episode_id = identifier[len(prefix):] if identifier.startswith(prefix) else ""
-        for item in self.items:
-            if episode_id and item.id == episode_id:
-                return item
+        item = self.records.by_id.get(episode_id)
+        if item is not None:
+            return item
         raise OAIError("idDoesNotExist", "There is no such record in this repository.")
 
     def _header(self, parent: ET.Element, item: Item) -> None:

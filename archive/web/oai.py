@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from archive.catalog import CatalogView
 from archive.errors import PayloadTooLarge
-from archive.oai import Item, Repository, items_of
+from archive.oai import Records, Repository
 from archive.removal import tombstoned
 from archive.web.media import catalog_view
 
@@ -25,9 +25,9 @@ XML_TYPE = "text/xml; charset=utf-8"
 MAX_FORM = 64 * 1024
 
 
-def oai_items(request: Request, view: CatalogView) -> list[Item]:
+def oai_records(request: Request, view: CatalogView) -> Records:
     store = request.app.state.archive.store
-    return view.cached("oai-items", lambda: items_of(view, tombstoned(store)))
+    return view.cached("oai-records", lambda: Records.of(view, tombstoned(store)))
 
 
 async def read_arguments(request: Request) -> list[tuple[str, str]]:
@@ -47,7 +47,7 @@ async def oai_endpoint(request: Request) -> Response:
     view = catalog_view(request)
 
     def answer() -> bytes:
-        return Repository(settings, view, oai_items(request, view)).respond(pairs)
+        return Repository(settings, view, oai_records(request, view)).respond(pairs)
 
     body = await run_in_threadpool(answer)
     return Response(body, media_type=XML_TYPE, headers={"cache-control": "no-store"})
