@@ -17,11 +17,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
+from archive import catalog_format as fmt
 from archive import people as people_records
 from archive.errors import ArchiveError, Conflict, Duplicate, NotFound, StorageError
 from archive.models import Episode, Person, Series, episode_prefix, utcnow
@@ -31,7 +33,9 @@ log = logging.getLogger("archive.catalog")
 CATALOG_KEY = "catalog.json"
 MISSING = ("catalog.json is missing: run `archive reindex` to rebuild it from every "
            "episode's meta.json.")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # everything in catalog.json; still read (see archive/catalog_format.py)
+FETCH_THREADS = 16
+STALE_RETRIES = 5
 MAX_ATTEMPTS = 50
 CLAIM_TTL = timedelta(days=1)  # a removal claim left by a dead process blocks no longer
 T = TypeVar("T")
@@ -87,23 +91,25 @@ class CatalogData:
                       if isinstance(claims, dict)},
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        document = {
+    def to_dict(self, *, with_episodes: bool = True) -> dict[str, Any]:
+        document: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "guid": self.guid,
             "updated_at": self.updated_at.isoformat(),
             "series": [s.to_dict() for s in sorted(self.series.values(), key=lambda s: s.slug)],
-            "episodes": [e.to_dict() for e in sorted(self.episodes.values(), key=lambda e: e.id)],
             "people": [{"slug": slug, **_record_dict(person)}
                        for slug, person in sorted(self.people.items())],
         }
+        if with_episodes:
+            document["episodes"] = [e.to_dict() for e in sorted(fmt.readable(self.episodes),
+                                                                 key=lambda e: e.id)]
         if self.removing:
             document["removing"] = dict(sorted(self.removing.items()))
         return document
 
     def file_keys(self) -> set[str]:
         """Every object the catalogue names: episodes' files and series covers."""
-        keys = {f.key for e in self.episodes.values() for f in e.files.values()}
+        keys = {f.key for e in fmt.readable(self.episodes) for f in e.files.values()}
         keys.update(s.cover.key for s in self.series.values() if s.cover)
         return keys
 
@@ -122,8 +128,7 @@ class CatalogData:
         stale = (now - CLAIM_TTL).isoformat()
         self.removing = {key: live for key, claims in self.removing.items()
                          if (live := {c: t for c, t in claims.items() if t > stale})}
-        named = self.named_keys()
-        claimed = [key for key in dict.fromkeys(keys) if key not in named]
+        claimed = [key for key in dict.fromkeys(keys) if not self.names_key(key)]
         for key in claimed:
             self.removing.setdefault(key, {})[claim] = now.isoformat()
         return claimed
@@ -137,7 +142,7 @@ class CatalogData:
 
     def unique_slug(self, slug: str, episode_id: str) -> str:
         """`slug`, or `slug-2`, `slug-3`… when another episode already has it."""
-        taken = {e.slug for e in self.episodes.values() if e.id != episode_id}
+        taken = {e.slug for e in fmt.readable(self.episodes) if e.id != episode_id}
         candidate, n = slug, 1
         while candidate in taken:
             n += 1
@@ -145,7 +150,22 @@ class CatalogData:
         return candidate
 
     def find_original(self, sha256: str) -> Episode | None:
-        return next((e for e in self.episodes.values() if e.original_sha256 == sha256), None)
+        return next((e for e in fmt.readable(self.episodes) if e.original_sha256 == sha256),
+                    None)
+
+    def names_key(self, key: str) -> bool:
+        """Whether the catalogue names this object, looking only where it could be named."""
+        if key.startswith("episodes/"):
+            owner = key.split("/", 2)[1]
+            episodes = self.episodes
+            episode = episodes.peek(owner) if isinstance(episodes, fmt.TrackedEpisodes) \
+                else episodes.get(owner)
+            return episode is not None and (key == meta_key(owner) or any(
+                f.key == key for f in episode.files.values()))
+        if key.startswith("series/"):
+            return any(key in (series_meta_key(s.slug), s.cover.key if s.cover else "")
+                       for s in self.series.values())
+        return False
 
 
 @dataclass(frozen=True)
@@ -168,9 +188,11 @@ class CatalogView:
     are built once per catalogue change and dropped with the snapshot.
     """
 
-    def __init__(self, data: CatalogData, etag: str | None) -> None:
+    def __init__(self, data: CatalogData, etag: str | None,
+                 layout: fmt.Layout | None = None) -> None:
         self.data = data
         self.etag = etag
+        self.layout = layout  # None: read from format 1 (or nothing), rewritten whole next time
         self.cache: dict[Any, Any] = {}
         self._lock = threading.Lock()  # guards `_building` only, never held during a build
         self._building: dict[Any, threading.Lock] = {}
@@ -304,21 +326,93 @@ class Catalog:
         return view is not None and episode_id in view.data.episodes
 
     def refresh(self) -> CatalogView:
-        """Conditional GET: a 304 keeps the snapshot (and everything cached on it)."""
+        """Conditional GET of the manifest: a 304 keeps the snapshot (and everything cached
+        on it); a new manifest costs only the segments whose keys changed."""
         with self._lock:
             current = self._view
-            etag = current.etag if current else None
-            try:
-                result = self.store.get_bytes(CATALOG_KEY, if_none_match=etag)
-            except NotFound:
-                result = None
-                if current is None or current.etag is not None:
-                    current = CatalogView(CatalogData(), None)
-            if result is not None:
-                current = CatalogView(_parse(result[0]), result[1])
+            for _ in range(STALE_RETRIES):
+                etag = current.etag if current else None
+                try:
+                    result = self.store.get_bytes(CATALOG_KEY, if_none_match=etag)
+                except NotFound:
+                    result = None
+                    if current is None or current.etag is not None:
+                        current = CatalogView(CatalogData(), None, fmt.Layout())
+                if result is None:
+                    break
+                try:
+                    current = self._read(result[0], result[1], current)
+                    break
+                except _Superseded:  # a newer change removed a segment it named: read again
+                    continue
+            else:
+                raise StorageError("The catalogue changed too fast to be read; try again.")
             self._view = current
             self._checked_at = time.monotonic()
             return current
+
+    def _read(self, raw: bytes, etag: str, previous: CatalogView | None) -> CatalogView:
+        """A snapshot from a manifest, reusing the previous snapshot's unchanged segments."""
+        document = _document(raw)
+        if document.get("version") == FORMAT_VERSION:
+            return CatalogView(_parse(raw), etag, None)
+        if document.get("version") != fmt.VERSION:
+            raise StorageError(f"catalog.json has unknown format version "
+                               f"{document.get('version')!r}.")
+        try:
+            shards = {str(k): str(v) for k, v in document["shards"].items()}
+            registry_key = str(document.get("registry") or "")
+            old = previous.layout if previous is not None else None
+            base = previous.data if previous is not None and old is not None else None
+            fetched = self._fetch([key for shard, key in shards.items()
+                                   if old is None or old.shards.get(shard) != key]
+                                  + ([registry_key] if registry_key and (
+                                      old is None or old.registry != registry_key) else []))
+            episodes = dict(base.episodes) if base is not None else {}
+            members = {k: set(v) for k, v in old.members.items()} if old is not None else {}
+            for shard in set(members) | set(shards):
+                if old is not None and old.shards.get(shard) == shards.get(shard):
+                    continue
+                for episode_id in members.pop(shard, set()):
+                    episodes.pop(episode_id, None)
+                if shard in shards:
+                    found = fmt.read_shard(fetched[shards[shard]])
+                    episodes.update((e.id, e) for e in found)
+                    members[shard] = {e.id for e in found}
+            if registry_key in fetched:
+                registry = fmt.decode(fetched[registry_key])
+                series = {x["slug"]: Series.from_dict(x) for x in registry.get("series", [])}
+                people = _people(registry.get("people") or [])
+            elif base is not None:
+                series, people = base.series, base.people
+            else:
+                series, people = {}, {}
+            data = CatalogData(
+                guid=document["guid"], series=series, episodes=episodes, people=people,
+                updated_at=datetime.fromisoformat(document["updated_at"]),
+                removing=_removing(document.get("removing")))
+        except (StorageError, _Superseded):
+            raise
+        except (ArchiveError, AttributeError, KeyError, TypeError, ValueError, OSError) as error:
+            raise StorageError(f"catalog.json cannot be read ({type(error).__name__}); run "
+                               "`archive reindex`.") from None
+        return CatalogView(data, etag, fmt.Layout(shards, registry_key, members,
+                                                  _removing_times(document.get("retired"))))
+
+    def _fetch(self, keys: list[str]) -> dict[str, bytes]:
+        """Segments by key, fetched in parallel; one that is gone means a newer manifest."""
+        def get(key: str) -> tuple[str, bytes]:
+            try:
+                result = self.store.get_bytes(key)
+            except NotFound:
+                raise _Superseded(key) from None
+            assert result is not None
+            return key, result[0]
+
+        if len(keys) <= 1:
+            return dict(map(get, keys))
+        with ThreadPoolExecutor(min(FETCH_THREADS, len(keys))) as pool:
+            return dict(pool.map(get, keys))
 
     # -- changing -------------------------------------------------------------------------
 
@@ -335,44 +429,67 @@ class Catalog:
         `apply` put in (new objects) are linked before the write (`archive.people.link`).
         """
         for attempt in range(MAX_ATTEMPTS):
-            data, etag = self._load_for_change(missing_ok, replace_damaged)
-            named_before = data.file_keys() if check_new_keys else set()
-            episodes_before = dict(data.episodes)
+            base = self._base_for_change(missing_ok, replace_damaged)
+            data = _working_copy(base.data)
             people_before = people_records.snapshot(data.people)
             result = apply(data)
-            people_records.link(data.people, data.episodes,
-                                (e for key, e in data.episodes.items()
-                                 if episodes_before.get(key) is not e), people_before)
+            people_records.link(data.people, data.episodes, _changed(base.data, data),
+                                people_before)
             if check_new_keys:
-                self._check_new_keys(data.file_keys() - named_before, data)
+                self._check_new_keys(_new_keys(base.data, data), data)
             data.updated_at = utcnow()
+            plan = _plan_write(base, data)
+            self.store.put_many([(key, body) for key, body in plan.writes],
+                                fmt.CONTENT_TYPE)
             try:
-                stored = self.store.put_json(
-                    CATALOG_KEY, data.to_dict(), if_match=etag, if_none_match=etag is None
-                )
+                stored = self.store.put_json(CATALOG_KEY, plan.manifest, if_match=base.etag,
+                                             if_none_match=base.etag is None)
             except Conflict:
+                self._forget_segments(plan.written - base_keys(base))
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
+            view = CatalogView(_settled(data), stored.etag, plan.layout)
             with self._lock:
-                self._view = CatalogView(data, stored.etag)
+                self._view = view
                 self._checked_at = time.monotonic()
+            self._forget_segments(plan.expired)
             return result
         raise Conflict("The catalogue is changing too fast to save this change; try again.")
 
-    def _load_for_change(self, missing_ok: bool = True, replace_damaged: bool = False
-                         ) -> tuple[CatalogData, str | None]:
+    def upgrade(self) -> bool:
+        """Rewrite a format-1 catalogue (everything in catalog.json) as manifest and segments;
+        says whether it did. `archive serve` does this on start; nothing is lost, and a
+        catalogue that cannot be read is left for `archive reindex`."""
         try:
-            raw, etag = self.store.get_bytes(CATALOG_KEY) or (b"", None)
-        except NotFound:
-            if not missing_ok:
-                raise StorageError(MISSING) from None
-            return CatalogData(), None
+            view = self.refresh()
+        except StorageError as error:
+            log.warning("catalogue not upgraded: %s", error.message)
+            return False
+        if view.layout is not None or view.etag is None:
+            return False
+        self.change(lambda data: None, check_new_keys=False, missing_ok=False)
+        log.info("catalogue upgraded to format %d (%d episodes)", fmt.VERSION,
+                 len(view.data.episodes))
+        return True
+
+    def _base_for_change(self, missing_ok: bool, replace_damaged: bool) -> CatalogView:
+        """The latest snapshot to change (a conditional GET: cheap when nothing changed)."""
         try:
-            return _parse(raw), etag
+            view = self.refresh()
         except StorageError:
-            if not replace_damaged:
+            if not replace_damaged or not self.store.exists(CATALOG_KEY):
                 raise
-            return CatalogData(), etag
+            return CatalogView(CatalogData(), self.store.head(CATALOG_KEY).etag, None)
+        if view.etag is None and not missing_ok:
+            raise StorageError(MISSING)
+        return view
+
+    def _forget_segments(self, keys: set[str]) -> None:
+        """Segments no manifest names any more (superseded, or written by a change that lost
+        its race). Best effort: a reader that still wanted one reads the new manifest."""
+        if keys:
+            with contextlib.suppress(ArchiveError):
+                self.store.delete_many(sorted(keys))
 
     def _check_new_keys(self, keys: set[str], data: CatalogData) -> None:
         """Refuse to name an object a repair is moving, or one that is no longer there."""
@@ -467,6 +584,165 @@ class Catalog:
         except ArchiveError as error:
             log.warning("claim on %d keys not withdrawn (expires by itself): %s", len(keys),
                         error.message)
+
+
+class _Superseded(Exception):
+    """A segment named by the manifest just read is gone: a newer change replaced it."""
+
+
+@dataclass
+class _Plan:
+    """What one change writes: new segments, then the manifest naming them."""
+
+    manifest: dict[str, Any]
+    layout: fmt.Layout
+    writes: list[tuple[str, bytes]]
+    expired: set[str]  # retired segments past their grace: deleted once the manifest lands
+
+    @property
+    def written(self) -> set[str]:
+        return {key for key, _ in self.writes}
+
+
+def base_keys(view: CatalogView) -> set[str]:
+    return view.layout.named() if view.layout is not None else set()
+
+
+def _working_copy(data: CatalogData) -> CatalogData:
+    """What `apply` changes: the snapshot's episodes copied on first touch, the rest (series,
+    people, claims: small) copied whole."""
+    return CatalogData(
+        guid=data.guid,
+        series={slug: Series.from_dict(s.to_dict()) for slug, s in data.series.items()},
+        episodes=fmt.TrackedEpisodes(data.episodes),
+        people={slug: Person.from_dict(p.to_dict()) for slug, p in data.people.items()},
+        updated_at=data.updated_at,
+        removing={key: dict(claims) for key, claims in data.removing.items()},
+    )
+
+
+def _touched(base: CatalogData, data: CatalogData) -> set[str] | None:
+    """Ids of the episodes a change may have altered; None when it replaced them all."""
+    if isinstance(data.episodes, fmt.TrackedEpisodes):
+        return set(data.episodes.touched)
+    return None
+
+
+def _current(data: CatalogData, episode_id: str) -> Episode | None:
+    episodes = data.episodes
+    return episodes.peek(episode_id) if isinstance(episodes, fmt.TrackedEpisodes) \
+        else episodes.get(episode_id)
+
+
+def _changed(base: CatalogData, data: CatalogData) -> list[Episode]:
+    """Episodes that are new objects after `apply` (for linking people records)."""
+    touched = _touched(base, data)
+    ids = touched if touched is not None else set(data.episodes)
+    found = (_current(data, i) for i in ids)
+    return [e for e in found if e is not None and base.episodes.get(e.id) is not e]
+
+
+def _new_keys(base: CatalogData, data: CatalogData) -> set[str]:
+    """Objects the change names that the snapshot did not (only touched episodes can)."""
+    def keys(catalog: CatalogData, ids: Iterable[str] | None) -> set[str]:
+        if ids is None:
+            return catalog.file_keys()
+        found = {f.key for i in ids if (e := _current(catalog, i)) for f in e.files.values()}
+        found.update(s.cover.key for s in catalog.series.values() if s.cover)
+        return found
+
+    touched = _touched(base, data)
+    return keys(data, touched) - keys(base, touched)
+
+
+def _settled(data: CatalogData) -> CatalogData:
+    """The written document as a plain snapshot for readers."""
+    if isinstance(data.episodes, fmt.TrackedEpisodes):
+        data.episodes = data.episodes.plain()
+    return data
+
+
+def _plan_write(base: CatalogView, data: CatalogData) -> _Plan:
+    """The shards and registry that differ from the snapshot's, and the manifest."""
+    old = base.layout
+    touched = _touched(base.data, data)
+    members = {k: set(v) for k, v in old.members.items()} if old is not None else {}
+    if old is None or touched is None:  # format 1, nothing yet, or every episode replaced
+        dirty = None
+        members = {}
+        for episode_id in data.episodes:
+            members.setdefault(fmt.shard_of(episode_id), set()).add(episode_id)
+    else:
+        dirty = set()
+        for episode_id in touched:
+            before, after = base.data.episodes.get(episode_id), _current(data, episode_id)
+            if before is after or (before is not None and after is not None
+                                   and before.to_dict() == after.to_dict()):
+                continue
+            shard = fmt.shard_of(episode_id)
+            dirty.add(shard)
+            if after is None:
+                members.get(shard, set()).discard(episode_id)
+            else:
+                members.setdefault(shard, set()).add(episode_id)
+    shards = dict(old.shards) if old is not None else {}
+    writes: list[tuple[str, bytes]] = []
+    for shard in sorted(members if dirty is None else dirty):
+        ids = members.get(shard, set())
+        if not ids:
+            shards.pop(shard, None)
+            members.pop(shard, None)
+            continue
+        key, body = fmt.shard_body(shard, (_current(data, i) for i in ids))  # type: ignore[misc]
+        if fmt.digest(shards.get(shard, "")) != fmt.digest(key):
+            writes.append((key, body))
+            shards[shard] = key
+    if dirty is None:
+        shards = {k: v for k, v in shards.items() if k in members}
+    document = data.to_dict(with_episodes=False)
+    registry_key, registry = fmt.registry_body(document.pop("series"), document.pop("people"))
+    if old is not None and fmt.digest(old.registry) == fmt.digest(registry_key):
+        registry_key = old.registry
+    else:
+        writes.append((registry_key, registry))
+    layout = fmt.Layout(shards, registry_key, members)
+    now = utcnow()
+    retired = dict(old.retired) if old is not None else {}
+    retired.update((key, now.isoformat()) for key in base_keys(base) - layout.named())
+    horizon = (now - timedelta(seconds=fmt.RETIRED_GRACE_S)).isoformat()
+    expired = {key for key, since in retired.items() if since < horizon}
+    layout.retired = {key: since for key, since in retired.items()
+                      if key not in expired and key not in layout.named()}
+    manifest = {**document, "version": fmt.VERSION, "registry": registry_key,
+                "shards": dict(sorted(shards.items())), "episodes": len(data.episodes),
+                "retired": dict(sorted(layout.retired.items()))}
+    return _Plan(manifest, layout, writes, expired)
+
+
+def _document(raw: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise StorageError("catalog.json cannot be read (it is not JSON); run "
+                           "`archive reindex`.") from None
+    if not isinstance(document, dict):
+        raise StorageError("catalog.json cannot be read (not an object); run "
+                           "`archive reindex`.")
+    return document
+
+
+def _people(items: list[dict[str, Any]]) -> dict[str, Person]:
+    return {slug: people_records.check_record(slug, Person.from_dict(p))
+            for p in items if (slug := str(p.get("slug") or ""))}
+
+
+def _removing_times(raw: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (raw or {}).items()} if isinstance(raw, dict) else {}
+
+
+def _removing(raw: Any) -> dict[str, dict[str, str]]:
+    return {str(key): {str(c): str(t) for c, t in claims.items()}
+            for key, claims in (raw or {}).items() if isinstance(claims, dict)}
 
 
 def _parse(raw: bytes) -> CatalogData:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -148,6 +149,18 @@ class ObjectStore:
         with self._errors(key):
             response = self._client.put_object(**args)
         return Stored(key, len(data), hashlib.sha256(data).hexdigest(), response["ETag"])
+
+    def put_many(self, items: list[tuple[str, bytes]], content_type: str,
+                 threads: int = 16) -> None:
+        """Write several small objects at once (new segments of a catalogue change)."""
+        if len(items) <= 1:
+            for key, data in items:
+                self.put_bytes(key, data, content_type)
+            return
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            for _ in pool.map(lambda item: self.put_bytes(item[0], item[1], content_type),
+                              items):
+                pass
 
     def put_json(self, key: str, value: Any, **conditions: Any) -> Stored:
         data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

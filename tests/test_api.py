@@ -183,8 +183,8 @@ def test_hostile_filenames_never_reach_storage_keys(client: TestClient, store: O
     assert response.status_code == 201, response.text
     episode_id = response.json()["id"]
     keys = [key for key, _ in bucket_listing(store)]
-    assert all(key.startswith(("catalog.json", "auth/", "audit/", "series/", "jobs/",
-                               f"episodes/{episode_id}/")) for key in keys), keys
+    assert all(key.startswith(("catalog.json", "catalog/", "auth/", "audit/", "series/", "jobs/",
+                               "tasks/", "art/", f"episodes/{episode_id}/")) for key in keys), keys
     assert not any(".." in key or "\x00" in key or "\u202e" in key or "passwd" in key
                    for key in keys)
     stored = Catalog(store).view().episode(episode_id).source_filename

@@ -175,8 +175,10 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
     assert "0 orphaned" in clean.stdout
     assert not list(store.list("episodes/")) and not list(store.list("series/"))
     assert run_cli(settings, "verify", "--empty-trash", "--older-than", "0").returncode == 0
-    # The dead upload's job status stays (it reads as failed, and is pruned after a day).
-    assert sorted(info.key for info in store.list() if not info.key.startswith("jobs/")) == \
+    # The dead upload's job status stays (it reads as failed, and is pruned after a day);
+    # the catalogue is its manifest and the segments it names.
+    assert sorted(info.key for info in store.list()
+                  if not info.key.startswith(("jobs/", "catalog/"))) == \
         sorted({*before, "catalog.json"})
     assert unfinished_uploads(store) == []  # verify --repair aborted the dead unfinished upload
 

@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
         with open_archive(settings) as archive, \
                 workers_process(settings, job_workers) as worker:
             app.state.job_worker = worker
-            await asyncio.to_thread(archive.catalog.refresh)
+            await asyncio.to_thread(archive.catalog.upgrade)  # format 1 → manifest + segments
             await asyncio.to_thread(uploads.sweep_stale_spools, uploads.spool_dir(archive))
             app.state.archive = archive
             app.state.settings = settings

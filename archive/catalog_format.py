@@ -1,0 +1,167 @@
+"""How the catalogue is laid out in the bucket (format 2): a small manifest, immutable segments.
+
+`catalog.json` is the manifest, the only object ever overwritten (with If-Match). It names:
+
+- 256 *shards* of episodes (`catalog/shards/<xx>/<sha256[:16]>-<writer>.json.gz`), an episode's
+  shard fixed by a hash of its id; a segment is never rewritten, only replaced by a new one
+  the next manifest names;
+- one *registry* (`catalog/registry/<sha256[:16]>-<writer>.json.gz`): series and people;
+- the removal claims in flight (`removing`), which are small and short-lived.
+
+An edit writes the one shard its episode lives in and the manifest: bytes per edit follow the
+shard (about 1/256 of the archive), not the archive. A reader revalidates the manifest with a
+conditional GET and fetches only the segments whose keys changed. The approach is that of table
+formats on object stores (a manifest committed by a conditional write, pointing at immutable
+content-addressed files).
+
+Format 1 (everything in `catalog.json`) is still read; the next change writes format 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from archive.models import Episode
+
+VERSION = 2
+SHARD_PREFIX = "catalog/shards/"
+REGISTRY_PREFIX = "catalog/registry/"
+SEGMENT_PREFIX = "catalog/"
+CONTENT_TYPE = "application/gzip"  # gzipped JSON, read only by the archive
+RETIRED_GRACE_S = 600  # longer than any reader takes between manifest and segments
+_DIGITS = 2  # 256 shards: at 100,000 episodes ~390 each, a ~250 KB gzipped segment
+
+
+def shard_of(episode_id: str) -> str:
+    """The shard an episode lives in, forever (a hash of its id, so shards fill evenly)."""
+    return hashlib.blake2b(episode_id.encode(), digest_size=4).hexdigest()[:_DIGITS]
+
+
+def encode(document: Any) -> bytes:
+    """Compact JSON, gzipped reproducibly (same document, same bytes, same key)."""
+    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def decode(body: bytes) -> Any:
+    return json.loads(gzip.decompress(body))
+
+
+def segment_key(prefix: str, body: bytes) -> str:
+    """A key no other writer uses: its content's hash (to tell readers what changed) and the
+    writer's own token, so a writer that loses its race can delete what it wrote without
+    deleting a segment with the same content another writer named meanwhile."""
+    return f"{prefix}{hashlib.sha256(body).hexdigest()[:16]}-{secrets.token_hex(4)}.json.gz"
+
+
+def digest(key: str) -> str:
+    """The content part of a segment key (same content, same digest, whoever wrote it)."""
+    return key.rsplit("/", 1)[-1].split("-", 1)[0]
+
+
+def shard_body(shard: str, episodes: Iterable[Episode]) -> tuple[str, bytes]:
+    """A shard's key and bytes."""
+    body = encode({"version": VERSION, "shard": shard,
+                   "episodes": [e.to_dict() for e in sorted(episodes, key=lambda e: e.id)]})
+    return segment_key(f"{SHARD_PREFIX}{shard}/", body), body
+
+
+def registry_body(series: list[dict[str, Any]], people: list[dict[str, Any]]
+                  ) -> tuple[str, bytes]:
+    body = encode({"version": VERSION, "series": series, "people": people})
+    return segment_key(REGISTRY_PREFIX, body), body
+
+
+def read_shard(body: bytes) -> list[Episode]:
+    document = decode(body)
+    return [Episode.from_dict(e) for e in document.get("episodes", [])]
+
+
+@dataclass
+class Layout:
+    """Which segments a snapshot was read from or written as, and who lives in each shard."""
+
+    shards: dict[str, str] = field(default_factory=dict)  # shard -> key
+    registry: str = ""
+    members: dict[str, set[str]] = field(default_factory=dict)  # shard -> episode ids
+    # Segments no longer named, kept for readers still holding an older manifest until
+    # RETIRED_GRACE has passed (key -> when retired); later changes delete them.
+    retired: dict[str, str] = field(default_factory=dict)
+
+    def named(self) -> set[str]:
+        return {*self.shards.values(), *([self.registry] if self.registry else [])}
+
+
+class TrackedEpisodes(dict[str, Episode]):
+    """The episodes of a change in progress.
+
+    It starts as the snapshot's own objects (no copy of 100,000 episodes per edit) and hands out
+    a private copy of an episode the first time `apply` reads or writes it, so the snapshot that
+    readers share is never mutated, and `touched` says which episodes the change may have
+    altered. Iterating (`values()`, `items()`) copies every episode: correct, for the rare change
+    that rewrites them all; read-only scans use `originals()`.
+    """
+
+    def __init__(self, base: Mapping[str, Episode]) -> None:
+        super().__init__(base)
+        self.touched: set[str] = set()
+
+    def _own(self, key: str) -> None:
+        if key not in self.touched and dict.__contains__(self, key):
+            original = dict.__getitem__(self, key)
+            dict.__setitem__(self, key, Episode.from_dict(original.to_dict()))
+        self.touched.add(key)
+
+    def __getitem__(self, key: str) -> Episode:
+        self._own(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[key] if dict.__contains__(self, key) else default
+
+    def __setitem__(self, key: str, value: Episode) -> None:
+        self.touched.add(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.touched.add(key)
+        dict.__delitem__(self, key)
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        self.touched.add(key)
+        return dict.pop(self, key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if dict.__contains__(self, key):
+            return self[key]
+        self[key] = default
+        return default
+
+    def values(self) -> Iterator[Episode]:  # type: ignore[override]
+        return (self[key] for key in list(dict.keys(self)))
+
+    def items(self) -> Iterator[tuple[str, Episode]]:  # type: ignore[override]
+        return ((key, self[key]) for key in list(dict.keys(self)))
+
+    def originals(self) -> Iterator[Episode]:
+        """Every episode as it is now, for reading only (no copies)."""
+        return iter(dict.values(self))
+
+    def peek(self, key: str) -> Episode | None:
+        return dict.get(self, key)
+
+    def plain(self) -> dict[str, Episode]:
+        return dict(dict.items(self))
+
+
+def readable(episodes: Mapping[str, Episode]) -> Iterable[Episode]:
+    """Episodes to read (never to change) without copying a change's whole snapshot."""
+    if isinstance(episodes, TrackedEpisodes):
+        return episodes.originals()
+    return episodes.values()

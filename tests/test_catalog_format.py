@@ -1,0 +1,159 @@
+"""The catalogue's format 2 on the real bucket: a manifest and immutable segments.
+
+An edit writes one shard and the manifest; another process fetches only what changed; a
+format-1 catalogue (everything in catalog.json) is read and upgraded in place with nothing lost;
+segments a newer manifest replaced are kept for readers for a grace period, then deleted; a
+change that fails leaves the shared snapshot untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from archive import catalog_format as fmt
+from archive.catalog import CATALOG_KEY, Catalog, CatalogData
+from archive.storage import ObjectStore
+from tests.factories import make_episode
+
+
+def fill(catalog: Catalog, count: int) -> list[str]:
+    episodes = [make_episode(f"Lecture {n}") for n in range(count)]
+
+    def apply(data: CatalogData) -> None:
+        for episode in episodes:
+            data.episodes[episode.id] = episode
+
+    catalog.change(apply, check_new_keys=False)
+    return [e.id for e in episodes]
+
+
+def retitle(catalog: Catalog, episode_id: str, title: str) -> None:
+    def apply(data: CatalogData) -> None:
+        data.episodes[episode_id].title = title
+
+    catalog.change(apply, check_new_keys=False)
+
+
+def segments(store: ObjectStore) -> set[str]:
+    return {info.key for info in store.list(fmt.SEGMENT_PREFIX)}
+
+
+def test_an_edit_writes_one_shard_and_the_manifest(catalog: Catalog, store: ObjectStore,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = fill(catalog, 300)
+    manifest = json.loads(store.get_bytes(CATALOG_KEY)[0])  # type: ignore[index]
+    assert manifest["version"] == fmt.VERSION and manifest["episodes"] == 300
+    assert "episodes" not in manifest or isinstance(manifest["episodes"], int)
+    assert len(manifest["shards"]) > 100  # spread over the shards
+    before = segments(store)
+
+    written: list[tuple[str, int]] = []
+    put = store.put_bytes
+
+    def counting(key: str, data: bytes, *args: Any, **kwargs: Any) -> Any:
+        written.append((key, len(data)))
+        return put(key, data, *args, **kwargs)
+
+    monkeypatch.setattr(store, "put_bytes", counting)
+    retitle(catalog, ids[7], "A new title")
+    assert [key for key, _ in written][-1] == CATALOG_KEY
+    new_segments = [key for key, _ in written[:-1]]
+    assert len(new_segments) == 1
+    assert new_segments[0].startswith(f"{fmt.SHARD_PREFIX}{fmt.shard_of(ids[7])}/")
+    assert segments(store) - before == set(new_segments)
+    assert sum(size for _, size in written) < 64 * 1024
+
+
+def test_another_process_fetches_only_what_changed(catalog: Catalog, store: ObjectStore,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = fill(catalog, 200)
+    other = Catalog(store)
+    assert len(other.refresh().data.episodes) == 200
+    unchanged = other.view().data.episodes[ids[1]]
+    retitle(catalog, ids[0], "Seen elsewhere")
+
+    fetched: list[str] = []
+    get = store.get_bytes
+
+    def counting(key: str, **kwargs: Any) -> Any:
+        fetched.append(key)
+        return get(key, **kwargs)
+
+    monkeypatch.setattr(store, "get_bytes", counting)
+    view = other.refresh()
+    assert view.data.episodes[ids[0]].title == "Seen elsewhere"
+    assert fetched[0] == CATALOG_KEY and len(fetched) == 2  # the manifest and one shard
+    if fmt.shard_of(ids[1]) != fmt.shard_of(ids[0]):
+        assert view.data.episodes[ids[1]] is unchanged  # untouched shards are reused as is
+
+
+def test_a_format_1_catalogue_is_read_and_upgraded_with_nothing_lost(
+        catalog: Catalog, store: ObjectStore) -> None:
+    episodes = [make_episode(f"Old {n}") for n in range(40)]
+    old = CatalogData(episodes={e.id: e for e in episodes})
+    store.put_json(CATALOG_KEY, old.to_dict())  # what the code before format 2 wrote
+    view = catalog.refresh()
+    assert view.layout is None and len(view.data.episodes) == 40
+
+    assert catalog.upgrade() is True
+    assert catalog.upgrade() is False  # once
+    manifest = json.loads(store.get_bytes(CATALOG_KEY)[0])  # type: ignore[index]
+    assert manifest["version"] == fmt.VERSION
+    fresh = Catalog(store).refresh()
+    assert {e.id: e.to_dict() for e in fresh.data.episodes.values()} == \
+        {e.id: e.to_dict() for e in episodes}
+    assert fresh.data.guid == old.guid
+
+
+def test_replaced_segments_are_kept_for_readers_then_deleted(
+        catalog: Catalog, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = fill(catalog, 20)
+    reader = Catalog(store)
+    reader.refresh()
+    first = segments(store)
+    retitle(catalog, ids[0], "Second")
+    assert first <= segments(store)  # still there for a reader holding the old manifest
+    monkeypatch.setattr(fmt, "RETIRED_GRACE_S", -1)
+    retitle(catalog, ids[0], "Third")
+    named = catalog.refresh().layout
+    assert named is not None
+    assert segments(store) == named.named() | set(named.retired)
+    assert reader.refresh().data.episodes[ids[0]].title == "Third"
+
+
+def test_a_reader_that_finds_a_segment_gone_reads_the_manifest_again(
+        catalog: Catalog, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = fill(catalog, 20)
+    reader = Catalog(store)
+    reader.refresh()
+    retitle(catalog, ids[3], "Newer")
+    stale = {"done": False}
+    get = store.get_bytes
+
+    def manifest_then_newer_change(key: str, **kwargs: Any) -> Any:
+        result = get(key, **kwargs)
+        if key == CATALOG_KEY and not stale["done"]:
+            stale["done"] = True
+            monkeypatch.setattr(fmt, "RETIRED_GRACE_S", -1)
+            retitle(catalog, ids[3], "Newest")  # deletes what the manifest just read names
+        return result
+
+    monkeypatch.setattr(store, "get_bytes", manifest_then_newer_change)
+    assert reader.refresh().data.episodes[ids[3]].title == "Newest"
+
+
+def test_a_change_that_fails_leaves_the_shared_snapshot_alone(catalog: Catalog) -> None:
+    ids = fill(catalog, 5)
+    before = catalog.view()
+
+    def half_then_fail(data: CatalogData) -> None:
+        data.episodes[ids[0]].title = "Half done"
+        raise RuntimeError("abandoned")
+
+    with pytest.raises(RuntimeError):
+        catalog.change(half_then_fail)
+    assert before.data.episodes[ids[0]].title == "Lecture 0"
+    assert catalog.refresh().data.episodes[ids[0]].title == "Lecture 0"
