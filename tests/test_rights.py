@@ -260,3 +260,16 @@ def test_a_bad_citation_style_setting_fails_in_one_line(archive: Archive) -> Non
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "ARCHIVE_CITATION_STYLE" in result.stderr
+
+
+def test_a_rights_statement_replaces_the_default_licence_on_the_page(archive: Archive,
+                                                                     make_client: Any) -> None:
+    stated = talk(archive.catalog, "In Copyright Talk", rights=IN_COPYRIGHT)
+    licensed = talk(archive.catalog, "Licensed Talk", rights=IN_COPYRIGHT, licence="cc-by-4.0")
+    client = make_client()
+    page = client.get(f"/episodes/{stated.slug}").text
+    assert "<dt>Rights</dt>" in page and f'href="{IN_COPYRIGHT}" rel="license">In Copyright' in page
+    ld = json.loads(page.split('<script type="application/ld+json">')[1].split("</script>")[0])
+    assert ld["license"] == IN_COPYRIGHT
+    page = client.get(f"/episodes/{licensed.slug}").text
+    assert "<dt>Licence</dt>" in page and "creativecommons.org/licenses/by/4.0/" in page

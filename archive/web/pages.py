@@ -408,7 +408,8 @@ def build_episode_page(request: Request, episode: Episode, cues: tuple[Cue, ...]
         series=Link(f"/series/{series.slug}", series.title),
         speakers=tuple(views.SpeakerView.of(p) for p in episode.speakers),
         tags=tuple(Link(f"/?{urlencode({'tag': t})}", t) for t in episode.tags),
-        licence=views.licence_link(episode.licence or settings_of(request).licence),
+        licence=views.rights_link(episode, settings_of(request).licence)[1],
+        licence_term=views.rights_link(episode, settings_of(request).licence)[0],
         event=episode.event if episode.event != episode.title else "",
         location=episode.location.name if episode.location else "",
         duration=views.duration_label(episode.duration),
@@ -563,7 +564,7 @@ def _episode_json_ld(request: Request, episode: Episode, series: Any, url: str,
         "keywords": ", ".join(episode.tags),
         "publisher": {"@type": "Organization", "name": settings.owner_name},
     }
-    licence = views.licence_link(episode.licence or settings.licence)
+    licence = views.rights_link(episode, settings.licence)[1]
     if licence and licence.href:
         data["license"] = licence.href
     return data

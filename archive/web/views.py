@@ -18,7 +18,15 @@ from markupsafe import Markup
 
 from archive import artwork
 from archive.catalog import CatalogView
-from archive.models import LICENCE_URLS, LICENCES, Episode, MediaFile, Person, Series
+from archive.models import (
+    LICENCE_URLS,
+    LICENCES,
+    RIGHTS_STATEMENTS,
+    Episode,
+    MediaFile,
+    Person,
+    Series,
+)
 
 PAGE_SIZE = 20
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -507,6 +515,7 @@ class EpisodePage:
     picture: Picture | None = None
     waveform: str = ""  # the audiowaveform JSON the player's scrubber draws, when there is one
     duration_s: str = ""  # seconds, for the scrubber before the audio's metadata is loaded
+    licence_term: str = "Licence"  # "Rights" when `licence` is a rightsstatements.org statement
 
 
 @dataclass(frozen=True)
@@ -531,6 +540,15 @@ def person_identifiers_ld(person: Any) -> dict[str, Any]:
     if person.image:
         found["image"] = person.image
     return found
+
+
+def rights_link(episode: Episode, default_licence: str | None) -> tuple[str, Link | None]:
+    """What the page states about reuse: the episode's licence, else its rightsstatements.org
+    statement (which then overrides the site's default licence), else the default licence."""
+    if not episode.licence and episode.rights:
+        return "Rights", Link(episode.rights, RIGHTS_STATEMENTS.get(episode.rights,
+                                                                    episode.rights))
+    return "Licence", licence_link(episode.licence or default_licence)
 
 
 def licence_link(key: str | None) -> Link | None:
