@@ -115,6 +115,16 @@ def test_series_embed_lists_recent_recordings_with_the_newest_playing(
     assert client.get("/series/no-such-series/embed").status_code == 404
 
 
+def test_drafts_and_unknown_recordings_have_no_embed(catalog: Catalog, make_client: Any) -> None:
+    draft = publish_recording(catalog, "Not Yet Public", draft=True)
+    client = make_client()
+    assert client.get(f"/episodes/{draft.slug}/embed").status_code == 404
+    assert oembed(client, f"{BASE}/episodes/{draft.slug}").status_code == 404
+    assert oembed(client, f"{BASE}/e/{draft.id}").status_code == 404
+    assert client.get("/episodes/%3Cscript%3E/embed").status_code == 404
+    assert client.head("/series/workshops/embed").status_code == 404  # nothing published
+
+
 def oembed(client: TestClient, url: str, **params: str) -> Any:
     return client.get("/oembed", params={"url": url, "format": "json", **params})
 
@@ -148,6 +158,9 @@ def test_oembed_answers_a_rich_iframe_for_episodes_and_series(talk: Any,
     assert frame["title"] and int(frame["width"]) == answer["width"]
     assert int(frame["height"]) == answer["height"]
     assert client.get(frame["src"]).status_code == 200
+
+    permalink = oembed(client, f"{BASE}/e/{talk.id}").json()
+    assert permalink["html"] == answer["html"]  # the permanent address names the same player
 
     series = oembed(client, f"{BASE}/series/workshops").json()
     check_oembed_fields(series)

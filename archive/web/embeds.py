@@ -140,7 +140,7 @@ async def series_embed(request: Request) -> Response:
 
 # -- oEmbed ---------------------------------------------------------------------------------
 
-PAGE_PATH = re.compile(r"^/(episodes|series)/([a-z0-9-]{1,120})/?$")
+PAGE_PATH = re.compile(r"^/(episodes|series|e)/([a-z0-9-]{1,120})/?$")  # /e/{id}: permalinks
 
 
 class NotImplementedFormat(InvalidInput):
@@ -166,8 +166,8 @@ def _target(request: Request, url: str) -> tuple[str, Any]:
         raise NotFound("This address is not a recording or series of this archive.")
     kind, slug = match.groups()
     view = pages.snapshot(request)
-    if kind == "episodes":
-        episode = view.episode_by_slug(slug)
+    if kind in ("episodes", "e"):
+        episode = view.episode_by_slug(slug) if kind == "episodes" else view.episode(slug)
         if episode.audio is None:
             raise NotFound("There is no such recording.")
         return "episode", episode
