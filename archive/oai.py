@@ -50,6 +50,8 @@ TOKEN_VERBS = {"ListIdentifiers", "ListRecords", "ListSets"}
 # them. ElementTree's `default_namespace` cannot serialise unprefixed attributes, so the URI
 # is mapped to the empty prefix instead: it concerns elements of this namespace only.
 ET.register_namespace("", OAI)
+# What XML 1.0 cannot carry at all (ElementTree writes it as is): echoed arguments lose it.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DOMAIN = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z][a-zA-Z0-9-]*)+")
 
 
@@ -143,7 +145,7 @@ class Repository:
         try:
             verb, arguments = self._check(pairs)
             for name, value in arguments.items():
-                request.set(name, value)
+                request.set(name, _NOT_XML.sub("\ufffd", value))
             request.set("verb", verb)
             getattr(self, f"_{verb}")(root, arguments)
         except OAIError as error:

@@ -235,6 +235,14 @@ def test_a_repeated_argument_is_bad(app: TestClient) -> None:
     assert error_code(ET.fromstring(response.content)) == "badVerb"
 
 
+def test_control_characters_in_arguments_keep_the_answer_well_formed(app: TestClient) -> None:
+    root = oai_get(app, verb="GetRecord", metadataPrefix="oai_dc", identifier="oai:\x01\x1b:x")
+    assert error_code(root) == "idDoesNotExist"
+    assert root.find("oai:request", NS).get("identifier") == "oai:\ufffd\ufffd:x"
+    root = oai_get(app, verb="ListRecords", metadataPrefix="\x00<&>")
+    assert error_code(root) == "cannotDisseminateFormat"
+
+
 def test_post_is_answered_like_get(app: TestClient, repository: Repository) -> None:
     response = app.post("/oai", data={"verb": "GetRecord", "metadataPrefix": "oai_dc",
                                       "identifier": repository.identifier(repository.lecture)})
