@@ -13,9 +13,11 @@ unless allowed, redirects checked, resumable), a few at a time; ingest runs one 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from archive.config import Settings
 from archive.errors import ArchiveError, Conflict, Duplicate, InvalidInput
 from archive.ingest import Metadata, ingest
 from archive.models import ACADEMIC_ROLES, MAX_TITLE, Series, clean_text, slugify
+from archive.removal import tombstone_key, tombstoned
 from archive.runtime import Archive, open_archive
 from archive.safe_fetch import FetchError, download, fetch_bytes
 from feeds import podcast_guid
@@ -255,20 +258,34 @@ def _explicit(value: str) -> bool:
 class Plan:
     new: list[Item]
     present: list[Item]
+    deleted: list[Item] = field(default_factory=list)
 
 
-def plan(show: Show, known_guids: set[str]) -> Plan:
-    """Oldest first, so the archive fills in the order the show was published."""
+def plan(show: Show, known_guids: set[str], deleted: set[str] | None = None) -> Plan:
+    """Oldest first, so the archive fills in the order the show was published. An episode an
+    editor deleted here (a takedown, withdrawn consent) is not brought back by a re-run."""
     ordered = sorted(show.items, key=lambda i: i.published_at or datetime.min.replace(tzinfo=UTC))
     seen: set[str] = set()
-    new, present = [], []
+    work = Plan([], [])
     for item in ordered:
         if item.guid in known_guids or item.guid in seen:
-            present.append(item)
+            work.present.append(item)
+        elif item.guid in (deleted or set()):
+            work.deleted.append(item)
         else:
             seen.add(item.guid)
-            new.append(item)
-    return Plan(new, present)
+            work.new.append(item)
+    return work
+
+
+def deleted_guids(archive: Archive) -> set[str]:
+    """The guids of deleted episodes, from their tombstones (few: one GET each)."""
+    found = set()
+    for episode_id in tombstoned(archive.store):
+        with contextlib.suppress(ArchiveError, KeyError, TypeError):
+            data, _ = archive.store.get_json(tombstone_key(episode_id))
+            found.add(str(data["guid"]))
+    return found
 
 
 def ensure_series(archive: Archive, show: Show, slug_or_title: str | None, old_feed: str,
@@ -438,7 +455,7 @@ def run_import(settings: Settings, *, source: str, series: str | None, dry_run: 
     old_feed = fetched_from or show.self_url
     with open_archive(settings) as archive:
         known = {e.guid for e in archive.catalog.refresh().data.episodes.values()}
-        work = plan(show, known)
+        work = plan(show, known, deleted_guids(archive))
         _print_plan(show, work, out, dry_run)
         if dry_run or not work.new:
             return 0
@@ -464,6 +481,8 @@ def _print_plan(show: Show, work: Plan, out: IO[str], dry_run: bool) -> None:
               f"[guid {item.guid}]", file=out)
     for item in work.present:
         print(f"already here: {item.title} [guid {item.guid}]", file=out)
+    for item in work.deleted:
+        print(f"deleted here, not imported again: {item.title} [guid {item.guid}]", file=out)
     for reason in show.skipped:
         print(f"skipped: {reason}", file=out)
     if dry_run:
@@ -474,19 +493,28 @@ def _print_plan(show: Show, work: Plan, out: IO[str], dry_run: bool) -> None:
 def _import_items(archive: Archive, series: Series, items: list[Item], settings: Settings,
                   source: str, *, allow_private: bool, concurrency: int, out: IO[str],
                   err: IO[str]) -> int:
-    """Downloads run `concurrency` at a time; each item is ingested (in feed order) as soon as
-    its files are here. Returns how many failed."""
+    """Downloads run `concurrency` at a time, at most twice that many ahead of ingest (so a
+    long back catalogue never fills the disk); each item is ingested, in feed order, as soon
+    as its files are here. Returns how many failed. Interrupted, it leaves resumable parts."""
     folder = work_folder(settings, source)
     total = sum(i.enclosure_length or 0 for i in items) or None
     progress = Progress(err, total)
     failures = 0
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="import-download") as pool:
-        futures: list[Future[Fetched]] = [
-            pool.submit(fetch_item, item, folder, allow_private=allow_private,
-                        limit=settings.max_upload_bytes, progress=progress) for item in items]
-        for item, future in zip(items, futures, strict=True):
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="import-download")
+    waiting: deque[tuple[Item, Future[Fetched]]] = deque()
+    queue = iter(items)
+    try:
+        while True:
+            while len(waiting) < 2 * concurrency and (item := next(queue, None)) is not None:
+                waiting.append((item, pool.submit(
+                    fetch_item, item, folder, allow_private=allow_private,
+                    limit=settings.max_upload_bytes, progress=progress)))
+            if not waiting:
+                return failures
+            item, future = waiting.popleft()
             failures += _ingest_one(archive, series, item, future, out, err)
-    return failures
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _ingest_one(archive: Archive, series: Series, item: Item, future: Future[Fetched],

@@ -25,8 +25,10 @@ from PIL import Image
 
 from archive.catalog import Catalog
 from archive.config import Settings
+from archive.editing import delete_episode
 from archive.errors import InvalidInput
 from archive.feed_import import parse_feed, plan, run_import
+from archive.runtime import Archive
 from archive.safe_fetch import FetchError, download, open_url, resolve
 from feeds import podcast_guid
 from tests.cli import run_cli
@@ -205,9 +207,9 @@ def test_apple_sample_feed_keeps_the_order_and_a_guid_derived_from_the_old_addre
 
 
 def test_podlove_feed_brings_html_show_notes_and_a_webvtt_transcript(
-        old_host: Host, settings: Settings, catalog: Catalog) -> None:
+        old_host: Host, settings: Settings, catalog: Catalog, archive: Archive) -> None:
     feed = old_host.feed("podlove.xml", "/podlove/feed/mp3/")
-    code, _, err = imported(settings, feed)
+    code, _, err = imported(settings, feed, concurrency=1)
     assert code == 0, err
     episodes = by_guid(catalog)
     newer = episodes["podlove-2024-06-03t08:55:12+00:00-6a0c2f4e8b1d9e7"]
@@ -216,6 +218,13 @@ def test_podlove_feed_brings_html_show_notes_and_a_webvtt_transcript(
     series = catalog.refresh().data.series[newer.series]
     assert series.title == "Vertrauen & Politik"
     assert series.old_feed_url == f"{old_host.base}/podlove/feed/mp3/"
+
+    # An episode deleted here (a takedown) is not brought back by running the move again.
+    delete_episode(archive, newer.id, "test")
+    code, out, err = imported(settings, feed)
+    assert code == 0, err
+    assert "deleted here, not imported again: VP002 Misstrauen" in out
+    assert set(by_guid(catalog)) == {"podlove-2024-05-06t08:51:40+00:00-1f6e2b7c0a3d4c8"}
 
 
 def test_a_broken_sidecar_is_left_out_and_the_episode_still_moves(
