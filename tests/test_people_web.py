@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,14 @@ from lxml import etree
 from starlette.testclient import TestClient
 
 from archive.catalog import CATALOG_KEY, Catalog
+from archive.config import Settings
 from archive.fixity import reindex
 from archive.models import Person
 from archive.runtime import Archive
+from archive.storage import ObjectStore
+from tests import media_samples
 from tests.browser import publish_recording
+from tests.cli import run_cli
 from tests.test_auth import add_editor, sign_in
 
 ORCID = "0000-0002-1825-0097"
@@ -138,3 +143,21 @@ def test_an_orcid_given_at_ingest_reaches_the_record_and_reindex_keeps_it(
     assert rebuilt.people["ana-silva"].orcid == ORCID
     (ana,) = [p for p in rebuilt.episodes[first.id].speakers if p.slug == "ana-silva"]
     assert ana.orcid == ORCID
+
+
+def test_the_cli_speaker_form_carries_an_orcid(settings: Settings, store: ObjectStore,
+                                               tmp_path: Path) -> None:
+    source = media_samples.make_recording(tmp_path / "talk.wav", "wav", seconds=1.0)
+    typo = run_cli(settings, "ingest", source, "--title", "Typo", "--series", "Seminars",
+                   "--speaker", "Marie Dupont;chair;LSE;0000-0002-1825-0098")
+    assert typo.returncode != 0
+    assert typo.stderr.strip().count("\n") == 0 and "check digit" in typo.stderr
+    done = run_cli(settings, "ingest", source, "--title", "Identified", "--series", "Seminars",
+                   "--speaker", f"Marie Dupont;chair;LSE;https://orcid.org/{ORCID}",
+                   "--speaker", "Ana Silva;discussant")
+    assert done.returncode == 0, done.stderr
+    data = Catalog(store).refresh().data
+    assert data.people["marie-dupont"].orcid == ORCID and data.people["ana-silva"].orcid == ""
+    (episode,) = data.episodes.values()
+    assert [(p.name, p.role, p.affiliation, p.orcid) for p in episode.speakers] == [
+        ("Marie Dupont", "chair", "LSE", ORCID), ("Ana Silva", "discussant", "", "")]
