@@ -326,3 +326,23 @@ def test_identify_names_the_repository(app: TestClient) -> None:
     assert root.find(".//{http://www.openarchives.org/OAI/2.0/oai-identifier}"
                      "repositoryIdentifier").text == "archive.test"
 
+
+
+def test_an_incremental_harvest_learns_of_unpublishing_and_deletion(
+        app: TestClient, repository: Repository, archive: Archive) -> None:
+    """What a harvester asks every night: `from` its last harvest. Both an unpublished and a
+    deleted episode come back as deleted records, stamped with the moment it happened."""
+    last_harvest = oai.stamp(datetime.now(UTC))
+    set_draft(archive, repository.lecture.id, True, "editor")
+    delete_episode(archive, repository.roundtable.id, "editor")
+    app.app.state.archive.catalog.refresh()
+    root = oai_get(app, verb="ListIdentifiers", metadataPrefix="oai_dc",
+                   **{"from": last_harvest})
+    headers = {h.findtext("oai:identifier", namespaces=NS): h
+               for h in root.iterfind(".//oai:header", NS)}
+    for episode in (repository.lecture, repository.roundtable):
+        header = headers[repository.identifier(episode)]
+        assert header.get("status") == "deleted"
+        assert header.findtext("oai:datestamp", namespaces=NS) >= last_harvest
+    # The roundtable changed long before (2025): only its deletion brings it back.
+    assert repository.roundtable.updated_at.year == 2025
