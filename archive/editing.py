@@ -35,6 +35,7 @@ from archive.runtime import Archive
 EDITABLE = frozenset({
     "title", "description", "speakers", "tags", "date", "licence", "series", "draft", "event",
     "location", "language", "season", "number", "episode_type", "explicit", "rights",
+    "publish_at",  # an embargo: the episode becomes a draft published then (archive/rights.py)
 })
 # Fields written into the delivery file's tags: changing one re-tags the file.
 TAGGED = frozenset({"title", "description", "speakers", "date", "licence", "series",
@@ -190,6 +191,9 @@ def _proposed(archive: Archive, base: Episode, changes: dict[str, Any]
         rights.check_publishable(proposed)  # no speaker's consent withdrawn or refused
         proposed.publish_at = None  # published by hand: the schedule is done with
         proposed.published_at = datetime.now(UTC).replace(microsecond=0)
+    if changes.get("publish_at"):
+        rights.check_publishable(proposed)
+        proposed.draft = True  # scheduled: hidden until `rights.publish_due` publishes it
     return proposed, new_series
 
 
@@ -198,6 +202,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "location": (str, dict), "title": (str,), "description": (str,), "series": (str,),
     "event": (str,), "licence": (str,), "language": (str,), "date": (str,),
     "season": (int, str), "number": (int, str), "episode_type": (str,), "rights": (str,),
+    "publish_at": (str,),
 }
 
 

@@ -273,3 +273,21 @@ def test_a_rights_statement_replaces_the_default_licence_on_the_page(archive: Ar
     assert ld["license"] == IN_COPYRIGHT
     page = client.get(f"/episodes/{licensed.slug}").text
     assert "<dt>Licence</dt>" in page and "creativecommons.org/licenses/by/4.0/" in page
+
+
+def test_the_api_schedules_and_cancels(archive: Archive, client: TestClient) -> None:
+    episode = talk(archive.catalog)
+    token = token_for(archive.store)
+    url = f"/api/episodes/{episode.id}"
+    response = client.patch(url, headers=bearer(token),
+                            json={"publish_at": "2031-05-04T09:30:00+00:00"})
+    assert response.status_code == 200, response.text
+    stored = Catalog(archive.store).refresh().data.episodes[episode.id]
+    assert stored.scheduled and stored.publish_at.isoformat() == "2031-05-04T09:30:00+00:00"
+    assert client.patch(url, headers=bearer(token),
+                        json={"publish_at": "tomorrow"}).status_code == 422
+    assert client.patch(url, headers=bearer(token), json={"publish_at": 5}).status_code == 422
+    # Published by hand: the schedule is done with.
+    assert client.patch(url, headers=bearer(token), json={"draft": False}).status_code == 200
+    stored = Catalog(archive.store).refresh().data.episodes[episode.id]
+    assert not stored.draft and stored.publish_at is None
