@@ -68,6 +68,9 @@ class Settings:
     # How long a background task's worker may go silent before another worker takes the task
     # over (it renews its lease at a third of this while it works).
     task_lease_s: float = 120.0
+    # The whole-archive feed carries the newest N episodes (0: all); series and person feeds
+    # are always complete. Podcast apps and directories struggle with feeds of tens of MB.
+    feed_limit: int = 500
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -163,6 +166,7 @@ def _build(v: dict[str, str]) -> Settings:
         transcribe_model=(v.get("ARCHIVE_TRANSCRIBE_MODEL") or "base").strip(),
         citation_style=_citation_style(v.get("ARCHIVE_CITATION_STYLE") or "harvard"),
         task_lease_s=_positive_float(v, "ARCHIVE_TASK_LEASE_S", 120.0),
+        feed_limit=_whole_number(v, "ARCHIVE_FEED_LIMIT", 500),
     )
 
 
@@ -211,6 +215,16 @@ def _positive_int(v: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {raw!r}.")
     return value
+
+
+def _whole_number(v: Mapping[str, str], name: str, default: int) -> int:
+    """A count that may be 0 (meaning: no limit)."""
+    raw = v.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 or more), not {raw!r}.")
+    return int(raw)
 
 
 def _positive_float(v: Mapping[str, str], name: str, default: float) -> float:
@@ -269,6 +283,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "ARCHIVE_TRANSCRIBE_MODEL": settings.transcribe_model,
         "ARCHIVE_CITATION_STYLE": settings.citation_style,
         "ARCHIVE_TASK_LEASE_S": repr(settings.task_lease_s),
+        "ARCHIVE_FEED_LIMIT": str(settings.feed_limit),
     }
     if settings.s3_endpoint:
         env["ARCHIVE_S3_ENDPOINT"] = settings.s3_endpoint

@@ -5,7 +5,7 @@ Only this package imports feedgen; the rest of the code hands it `archive.models
 
 from __future__ import annotations
 
-from feeds.build import MIME_TYPES, build_feed, podcast_guid
+from feeds.build import MIME_TYPES, Fragments, build_feed, podcast_guid
 from feeds.channel import BaseUrls, Channel, FeedUrls
 from feeds.taxonomy import person_role
 from feeds.text import sanitise_html
@@ -15,6 +15,7 @@ __all__ = [
     "BaseUrls",
     "Channel",
     "FeedUrls",
+    "Fragments",
     "build_feed",
     "person_role",
     "podcast_guid",

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from archive.models import Episode, Location, MediaFile, Person
 from feeds.channel import Channel, FeedUrls
@@ -78,24 +81,77 @@ def public_url(url: str) -> str:
     return quote(url, safe=":/%@!$&'()*+,;=-._~")
 
 
+@dataclass
+class Fragments:
+    """The `<item>` fragments of one feed's last build, for the next build to reuse.
+
+    An item is rebuilt only when its episode is a different object (catalogue snapshots share
+    the objects of unchanged episodes), its series title changed, or the channel did; so after
+    one edit a feed of thousands of items costs one item's build and a join.
+    """
+
+    channel: Channel | None = None
+    items: dict[int, tuple[Episode, str | None, bytes]] = field(default_factory=dict)
+
+
 def build_feed(
     channel: Channel,
     episodes: Sequence[Episode],
     urls: FeedUrls,
     *,
     series_titles: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    fragments: Fragments | None = None,
 ) -> bytes:
-    """RSS 2.0 bytes (UTF-8) of the published episodes with audio, newest first."""
+    """RSS 2.0 bytes (UTF-8) of the published episodes with audio, newest first (at most
+    `limit`); with `fragments`, items unchanged since the last build are reused."""
     included = sorted(
         (e for e in episodes if not e.draft and e.audio is not None),
         key=_newest_first_key,
         reverse=True,
-    )
-    fg = _feed_generator(channel, last_build=_last_change(included))
+    )[:limit]
+    titles = series_titles or {}
+    head = _feed_generator(channel, last_build=_last_change(included)).rss_str(
+        pretty=True, encoding="UTF-8", xml_declaration=True)
+    kept = fragments.items if fragments is not None and fragments.channel == channel else {}
+    items: dict[int, tuple[Episode, str | None, bytes]] = {}
+    missing = []
     for episode in included:
+        title = titles.get(episode.series)
+        found = kept.get(id(episode))
+        if found is not None and found[0] is episode and found[1] == title:
+            items[id(episode)] = found
+        else:
+            missing.append(episode)
+    for episode, body in zip(missing, _items(channel, missing, urls, titles), strict=True):
+        items[id(episode)] = (episode, titles.get(episode.series), body)
+    if fragments is not None:
+        fragments.channel, fragments.items = channel, items
+    end = head.rindex(b"</channel>")
+    body = b"".join(b"    " + items[id(e)][2] + b"\n" for e in included)
+    return head[:end].rstrip(b" ") + body + b"  " + head[end:]
+
+
+def _items(channel: Channel, episodes: Sequence[Episode], urls: FeedUrls,
+           titles: Mapping[str, str]) -> list[bytes]:
+    """Each episode's `<item>` as feedgen writes it, without namespace declarations (the
+    document's root carries them)."""
+    if not episodes:
+        return []
+    fg = _feed_generator(channel, last_build=EMPTY_FEED_DATE)
+    for episode in episodes:
         entry = fg.add_entry(order="append")
-        _fill_entry(entry, episode, channel, urls, (series_titles or {}).get(episode.series))
-    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+        _fill_entry(entry, episode, channel, urls, titles.get(episode.series))
+    root = etree.fromstring(fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True),
+                            _PARSER)
+    return [_ITEM_START.sub(b"<item>", etree.tostring(item, encoding="UTF-8",
+                                                      with_tail=False), count=1)
+            for item in root.iter("item")]
+
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True,
+                          strip_cdata=False)
+_ITEM_START = re.compile(rb"^<item(?: xmlns(?::\w+)?=\"[^\"]*\")*>")
 
 
 def _newest_first_key(episode: Episode) -> tuple[datetime, date, str]:

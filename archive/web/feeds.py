@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from archive.config import Settings
 from archive.models import LICENCE_URLS, Episode, Series
 from archive.web.http import accepts_gzip, http_date, is_not_modified
 from archive.web.media import catalog_view, series_cover_path, site_cover
-from feeds import BaseUrls, Channel, build_feed, podcast_guid
+from feeds import BaseUrls, Channel, Fragments, build_feed, podcast_guid
 
 FEED_TYPE = "application/rss+xml; charset=utf-8"
 FEED_MAX_AGE = 60
@@ -158,10 +159,23 @@ def feed_source(view: CatalogView, settings: Settings, kind: str, slug: str, sit
     return archive_channel(settings, site_image_url), view.published
 
 
-def render(view: CatalogView, channel: Channel, episodes: list[Episode], settings: Settings
-           ) -> RenderedFeed:
+# Each feed's items from its last build, reused by the next (see `feeds.build.Fragments`):
+# one per feed this process has served; a build of a feed holds its own, one at a time.
+_fragments: dict[tuple[str, str], Fragments] = {}
+_fragments_lock = threading.Lock()
+
+
+def fragments_of(kind: str, slug: str) -> Fragments:
+    with _fragments_lock:
+        return _fragments.setdefault((kind, slug), Fragments())
+
+
+def render(view: CatalogView, channel: Channel, episodes: list[Episode], settings: Settings,
+           kind: str = "archive", slug: str = "") -> RenderedFeed:
     titles = {s.slug: s.title for s in view.all_series}
-    body = build_feed(channel, episodes, feed_urls(settings), series_titles=titles)
+    limit = settings.feed_limit or None if kind == "archive" else None
+    body = build_feed(channel, episodes, feed_urls(settings), series_titles=titles,
+                      limit=limit, fragments=fragments_of(kind, slug))
     # The snapshot's time, not the newest episode's: a deletion must change it too.
     return RenderedFeed.of(body, view.updated_at)
 
@@ -179,7 +193,8 @@ async def rendered_feed(request: Request, kind: str, slug: str = "") -> Rendered
         cover = await site_cover(request)
         channel, episodes = feed_source(view, settings, kind, slug,
                                         settings.base_url + cover.path)
-        feed = await built_once(view, key, lambda: render(view, channel, episodes, settings))
+        feed = await built_once(view, key, lambda: render(view, channel, episodes, settings,
+                                                          kind, slug))
     if accepts_gzip(request.headers.get("accept-encoding")) and not feed._gzipped:
         ready = feed  # compress once, off the event loop
         await built_once(view, ("feed-gzip", kind, slug), lambda: ready.gzipped)
