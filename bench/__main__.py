@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def sections(quick: bool) -> dict[str, object]:
-    from bench import http, ingest, scale, transcribe
+    from bench import http, ingest, scale, stats, transcribe
 
     return {
         "http": lambda: http.run(seconds=3 if quick else 8),
@@ -22,6 +22,8 @@ def sections(quick: bool) -> dict[str, object]:
         "scale": lambda: scale.run(sizes=(1000,) if quick else (1000, 10000)),
         "transcribe": lambda: transcribe.run(window_s=30 if quick else 120,
                                              long_minutes=2 if quick else 10),
+        "stats": lambda: stats.run(seconds=3 if quick else 8,
+                                   events=200_000 if quick else 10_000_000),
     }
 
 

@@ -6,14 +6,19 @@ and come back through the report the pages use.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from archive.config import Settings
+from archive.models import MediaFile
+from archive.runtime import make_store
 from archive.stats.events import DAILY_PREFIX, EVENTS_PREFIX, REQUESTS
 from archive.stats.listeners import KEYS_PREFIX, network_of
 from archive.stats.query import Filters, build_report
+from archive.stats.recorder import Recorder
 from archive.stats.rollup import roll_up_due
 from archive.stats.thresholds import Layout, layout_of, threshold
 from archive.storage import ObjectStore
@@ -160,3 +165,18 @@ def test_redirect_modes_count_requests_labelled_so(
     report = build_report(store, tmp_path / "cache",
                           Filters(date.fromisoformat(DAY1), date.fromisoformat(DAY1)))
     assert [(e.downloads, e.method) for e in report.episodes] == [(2, "requests")]
+
+
+def test_a_failed_write_keeps_the_batch_for_the_next_flush(
+        settings: Settings, store: ObjectStore, tmp_path: Path) -> None:
+    refused = make_store(dataclasses.replace(settings, secret_access_key="wrong-secret"),
+                         settings.s3_endpoint)
+    media = MediaFile("episodes/ep1/talk.mp3", "talk.mp3", "audio/mpeg", 1000, "0" * 64,
+                      duration=30.0)
+    rec = Recorder(refused, tmp_path / "cache")
+    rec.record(hit(media, at(DAY1), "192.0.2.1", ANTENNAPOD, 0, 1000))
+    assert rec.flush().written == 0  # storage refuses: the batch stays in memory
+    assert not list(store.list(EVENTS_PREFIX))
+    rec.store = rec.keys.store = rec.layouts.store = store  # storage is back
+    assert rec.flush().written == 1
+    assert len(list(store.list(EVENTS_PREFIX))) == 1

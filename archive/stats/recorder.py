@@ -1,11 +1,12 @@
 """The hot path's buffer and the thread that turns it into Parquet batches in the bucket.
 
-A request appends one tuple (`Hit`) to a list: no hashing, no I/O, no lock (list.append is
-atomic). Every `interval` seconds (and when the buffer grows past `max_buffer`, and on a clean
-stop) the flush thread swaps the list out and, per UTC day, hashes each listener with the day's
-key, classifies its user agent, works out the file's download threshold and writes one Parquet
-object. Raw addresses live only in this process's memory, for at most one interval. A crash
-loses at most one batch; a failed write keeps the batch for the next try (bounded).
+A request appends one tuple (`Hit`) to a list under an uncontended lock (so a swap by the flush
+thread never loses an append): no hashing, no I/O. Every `interval` seconds (and when the buffer
+grows past `max_buffer`, and on a clean stop) the flush thread swaps the list out and, per UTC
+day, hashes each listener with the day's key, classifies its user agent, works out the file's
+download threshold and writes one Parquet object. Raw addresses live only in this process's
+memory, for at most one interval. A crash loses at most one batch; a failed write keeps the
+batch for the next try (bounded).
 
 The same thread rolls up finished days (`rollup.roll_up_due`) every `rollup_every` seconds.
 """
@@ -84,6 +85,7 @@ class Recorder:
         self._classifier: Classifier | None = None
         self._classifier_at = 0.0
         self._last_rollup = 0.0
+        self._buffer_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flushing = threading.Lock()
@@ -92,13 +94,14 @@ class Recorder:
     # -- the hot path ---------------------------------------------------------------------
 
     def record(self, hit: Hit) -> None:
-        buffer = self._buffer
-        if len(buffer) >= self.max_buffer:
+        with self._buffer_lock:
+            buffer = self._buffer
             if len(buffer) >= 4 * self.max_buffer:
                 self.dropped += 1  # storage has been down a long time: memory comes first
                 return
+            buffer.append(hit)
+        if len(buffer) >= self.max_buffer:
             self._wake.set()
-        buffer.append(hit)
 
     # -- the flush thread -------------------------------------------------------------------
 
@@ -133,7 +136,8 @@ class Recorder:
     def flush(self, now: float | None = None) -> FlushReport:
         """Write what is buffered, one object per day; keep it for later if storage fails."""
         with self._flushing:
-            hits, self._buffer = self._buffer, []
+            with self._buffer_lock:
+                hits, self._buffer = self._buffer, []
             hits = self._retry + hits
             self._retry = []
             report = FlushReport()
