@@ -306,6 +306,7 @@ class Catalog:
         self._view: CatalogView | None = None
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
+        self.retries = 0  # changes that lost a race and were applied again (for operators)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -445,6 +446,7 @@ class Catalog:
                 stored = self.store.put_json(CATALOG_KEY, plan.manifest, if_match=base.etag,
                                              if_none_match=base.etag is None)
             except Conflict:
+                self.retries += 1
                 self._forget_segments(plan.written - base_keys(base))
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
