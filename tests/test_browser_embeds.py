@@ -111,6 +111,8 @@ def test_the_embed_plays_inside_a_page_of_another_origin(site: Any, page: Any) -
     assert "Nicholas J Wheeler" in frame.locator(".embed-speakers").inner_text()
     play = frame.locator("[data-play]")
     assert play.get_attribute("aria-label") == "Play"
+    # Nothing of the recording is loaded until the listener asks (a page may hold many embeds).
+    assert frame.evaluate("() => document.querySelector('audio').readyState") == 0
     play.click()
     frame.wait_for_function("() => { const m = document.querySelector('audio');"
                             " return !m.paused && m.currentTime > 0.3; }")
@@ -187,3 +189,28 @@ def test_every_other_page_refuses_to_be_framed(site: Any, browser: Any) -> None:
             assert not frame.evaluate("() => document.querySelector('.site-header') !== null")
     finally:
         context.close()
+
+
+def test_share_panel_follows_the_player_and_panels_are_axe_clean(site: Any, page: Any) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    server, talk, _ = site
+    page.goto(f"{server.url}/episodes/{talk.slug}")
+    page.evaluate("() => { const m = document.getElementById('player');"
+                  " m.preload = 'metadata'; m.load(); }")  # the page may not preload
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    page.evaluate("() => { const m = document.getElementById('player'); m.currentTime = 5; }")
+    page.wait_for_function("() => document.getElementById('share-moment').value"
+                           f" === '{server.url}/episodes/{talk.slug}#t=5'")
+    assert page.locator("button[data-copy='share-embed']").is_visible()
+    code = page.locator("#share-embed").input_value()
+    assert code.startswith(f'<iframe src="{server.url}/episodes/{talk.slug}/embed"')
+    for path in (f"/episodes/{talk.slug}", "/series/workshops", "/"):
+        page.goto(f"{server.url}{path}")
+        for summary in page.locator(".subscribe-qr summary").all():
+            summary.click()
+        results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+        assert results.violations_count == 0, results.generate_report()
+    page.goto(f"{server.url}/series/workshops")
+    page.locator(".subscribe-qr summary").click()
+    assert page.locator(".subscribe-qr img").evaluate("img => img.naturalWidth") > 0

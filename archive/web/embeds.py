@@ -59,6 +59,7 @@ class EmbedPlayer:
     speakers: str
     date_label: str
     duration: str
+    seconds: int  # the length known from the catalogue: shown before any byte is loaded
     cover: str
     player: views.Player
     chapters: tuple[views.Timed, ...]
@@ -94,6 +95,7 @@ def _player(request: Request, episode: Episode, cues: tuple[Any, ...]) -> EmbedP
         speakers=", ".join(p.name for p in episode.speakers),
         date_label=views.long_date(day),
         duration=views.duration_label(episode.duration),
+        seconds=round(episode.duration or 0),
         cover=views.media_path(episode.id, cover.filename) if cover else "",
         player=pages._player(episode),
         chapters=pages._chapters(episode),

@@ -1,6 +1,8 @@
 /* The embeddable player's controls (templates/_embed_player.html). No framework, no cookies,
    no storage: without this script the media element keeps its own controls and chapter or
    transcript lines open the episode's page at that moment.
+   - nothing is downloaded until the listener plays or seeks (preload="none"; the length shown
+     comes from the page), so a page with many embeds stays light;
    - play/pause, a seek slider (arrow keys move it; it reads out "1:05 of 45:00"), speed;
    - chapter and transcript lines seek here instead of opening the page;
    - #t=SECONDS in the embed's address starts there. */
@@ -35,8 +37,10 @@
       play.querySelector(".embed-icon").textContent = playing ? "❚❚" : "▶";
     }
 
+    var known = parseFloat(root.dataset.duration) || 0;
+
     function showTime() {
-      var duration = isFinite(media.duration) ? media.duration : 0;
+      var duration = isFinite(media.duration) && media.duration > 0 ? media.duration : known;
       if (String(Math.floor(duration)) !== seek.max) { seek.max = String(Math.floor(duration)); }
       if (document.activeElement !== seek) { seek.value = String(Math.floor(media.currentTime)); }
       var text = clock(media.currentTime) + (duration ? " / " + clock(duration) : "");
@@ -52,24 +56,32 @@
       });
     }
 
+    function start() { var p = media.play(); if (p && p.catch) { p.catch(function () {}); } }
+
+    var pending = null;  // a seek asked for before the metadata arrived
     function goTo(seconds, andPlay) {
-      var go = function () {
+      if (media.readyState >= 1) {
         media.currentTime = seconds;
         showTime();
-        if (andPlay) { var p = media.play(); if (p && p.catch) { p.catch(function () {}); } }
-      };
-      if (media.readyState >= 1) { go(); } else {
-        media.addEventListener("loadedmetadata", go, { once: true });
+        if (andPlay) { start(); }
+        return;
+      }
+      var first = pending === null;
+      pending = { seconds: seconds, play: andPlay || (pending !== null && pending.play) };
+      if (first) {
+        media.addEventListener("loadedmetadata", function () {
+          var wanted = pending;
+          pending = null;
+          goTo(wanted.seconds, wanted.play);
+        }, { once: true });
         media.load();
       }
     }
 
     play.addEventListener("click", function () {
-      if (media.paused || media.ended) {
-        var p = media.play(); if (p && p.catch) { p.catch(function () {}); }
-      } else { media.pause(); }
+      if (media.paused || media.ended) { start(); } else { media.pause(); }
     });
-    seek.addEventListener("input", function () { media.currentTime = parseFloat(seek.value); showTime(); });
+    seek.addEventListener("input", function () { goTo(parseFloat(seek.value), false); });
     speed.addEventListener("change", function () { media.playbackRate = parseFloat(speed.value); });
     seekers.forEach(function (link) {
       link.addEventListener("click", function (event) {
