@@ -8,6 +8,7 @@ Requests still in a process's buffer (at most a minute) are not in the counts ye
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from archive.stats.events import (
 )
 from archive.stats.listeners import pending_days
 from archive.stats.rollup import count_files, event_files, read_parquet
-from archive.storage import ObjectStore
+from archive.storage import ObjectInfo, ObjectStore
 
 MAX_DAYS = 366 * 20
 DEFAULT_DAYS = 30
@@ -107,6 +108,39 @@ def _name(text: str | None, name: str) -> str | None:
     return text
 
 
+class _RolledUp:
+    """Roll-ups already read by this process, by the exact objects (key and size) they came
+    from: a finished day never changes, so a report over a year reads its 365 files once, and
+    afterwards costs one LIST and the count of the days still open. A few ranges are kept."""
+
+    LIMIT = 8
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[tuple[str, int], ...], pa.Table] = {}
+        self._lock = threading.Lock()
+
+    def read(self, cache: LocalCache, objects: list[ObjectInfo]) -> pa.Table:
+        signature = tuple((info.key, info.size) for info in objects)
+        with self._lock:
+            found = self._tables.get(signature)
+        if found is not None:
+            return found
+        paths = cache.fetch(objects)
+        connection = duckdb.connect()
+        try:
+            table = read_parquet(connection, paths).to_arrow_table().cast(ROLLUP_SCHEMA)
+        finally:
+            connection.close()
+        with self._lock:
+            if len(self._tables) >= self.LIMIT:
+                self._tables.pop(next(iter(self._tables)))
+            self._tables[signature] = table
+        return table
+
+
+ROLLED_UP = _RolledUp()
+
+
 def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) -> pa.Table:
     """Every counted row (ROLLUP_SCHEMA) from `since` to `until`, both included."""
     cache = LocalCache(store, cache_dir)
@@ -117,12 +151,7 @@ def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) 
             rolled[day] = info
     parts = []
     if rolled:
-        paths = cache.fetch([rolled[day] for day in sorted(rolled)])
-        connection = duckdb.connect()
-        try:
-            parts.append(read_parquet(connection, paths).to_arrow_table().cast(ROLLUP_SCHEMA))
-        finally:
-            connection.close()
+        parts.append(ROLLED_UP.read(cache, [rolled[day] for day in sorted(rolled)]))
     for day in pending_days(store):
         if since <= day <= until and day not in rolled:
             parts.append(count_files(event_files(store, cache, day)))
