@@ -68,11 +68,18 @@ def snapshot(people: Mapping[str, Person]) -> dict[str, tuple[str, ...]]:
 def link(people: dict[str, Person], episodes: Mapping[str, Episode],
          changed: Iterable[Episode], before: Mapping[str, tuple[str, ...]]) -> None:
     """Within a catalogue change: records learn from the changed episodes; then the changed
-    episodes, or every episode when a record changed (`before` is the `snapshot` taken before
-    the change), are given their speakers' records."""
-    changed = list(changed)
-    learn(people, (speaker for episode in changed for speaker in episode.speakers))
-    apply(people, episodes.values() if snapshot(people) != before else changed)
+    episodes, and every episode in which a person whose record changed speaks (`before` is the
+    `snapshot` taken before the change), are given their speakers' records. Only those are
+    touched: a catalogue that copies episodes on first touch copies no others."""
+    targets = list(changed)
+    learn(people, (speaker for episode in targets for speaker in episode.speakers))
+    after = snapshot(people)
+    moved = {slug for slug, value in after.items() if before.get(slug) != value}
+    if moved:
+        scan = getattr(episodes, "originals", episodes.values)()  # read-only when it can be
+        ids = [e.id for e in scan if any(p.slug in moved for p in e.speakers)]
+        targets += [episodes[episode_id] for episode_id in ids]
+    apply(people, targets)
 
 
 def appearing(episodes: Iterable[Episode], slug: str) -> list[Episode]:

@@ -123,3 +123,19 @@ def test_catalogue_changes_keep_records_and_copies_together(catalog: Catalog) ->
     data = Catalog(catalog.store).refresh().data
     assert data.people["marie-dupont"].orcid == "0000-0002-1825-0097"
     assert {e.speakers[0].orcid for e in data.episodes.values()} == {"0000-0002-1825-0097"}
+
+
+def test_a_record_change_touches_only_the_episodes_the_person_speaks_in() -> None:
+    from archive.catalog_format import TrackedEpisodes
+
+    hers = make_episode("Hers", speakers=[Person.parse("Marie Dupont;chair")])
+    other = make_episode("Other", speakers=[Person.parse("Ana Silva")])
+    snapshot = {hers.id: hers, other.id: other}
+    tracked = TrackedEpisodes(snapshot)
+    records = {"marie-dupont": Person(name="Marie Dupont"), "ana-silva": Person(name="Ana Silva")}
+    before = people.snapshot(records)
+    records["marie-dupont"].orcid = "0000-0002-1825-0097"
+    people.link(records, tracked, [], before)
+    assert tracked.touched == {hers.id}
+    assert tracked.peek(hers.id).speakers[0].orcid == "0000-0002-1825-0097"
+    assert hers.speakers[0].orcid == ""  # the shared snapshot is never mutated
