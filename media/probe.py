@@ -183,40 +183,48 @@ def _codec_name(context: Any) -> str:
 
 def _scan(container: av.container.InputContainer, audio: Any, max_seconds: float | None
           ) -> _Scan:
-    """Read every audio packet (to measure the duration) and decode the first seconds."""
+    """Read every audio packet (to measure the duration) and decode the first seconds.
+
+    The per-packet work is kept to integer arithmetic in the stream's time base: an hour of MP3
+    is ~140,000 packets, and this loop is on every upload's critical path."""
     scan = _Scan()
     started = time.monotonic()
     decode_until = VALIDATE_SECONDS * audio.codec_context.sample_rate
+    base = audio.time_base
+    limit = None if max_seconds is None or not base else int(max_seconds / base) + 1
+    first: int | None = None
+    end = 0
     try:
         for packet in container.demux(audio):
-            if packet.size == 0 and packet.pts is None:
-                continue  # the flush packet at the end
-            _account(scan, packet)
-            decoding = scan.decoded_samples < decode_until
-            if decoding and time.monotonic() - started < DECODE_BUDGET_S:
+            stamp = packet.pts
+            if stamp is None:
+                if packet.size == 0:
+                    continue  # the flush packet at the end
+                stamp = packet.dts
+            scan.packets += 1
+            scan.payload_bytes += packet.size
+            if stamp is not None:
+                first = stamp if first is None or stamp < first else first
+                end = max(end, stamp + (packet.duration or 0))
+            if scan.decoded_samples < decode_until and \
+                    time.monotonic() - started < DECODE_BUDGET_S:
                 _decode(scan, packet)
-            if time.monotonic() - started > SCAN_BUDGET_S:
-                return scan
-            if max_seconds is not None and scan.measured > max_seconds:
-                return scan  # too long already: the rest cannot make it acceptable
+            if scan.packets % 1024 == 0 and time.monotonic() - started > SCAN_BUDGET_S:
+                return _stamped(scan, first, end, base)
+            if limit is not None and first is not None and end - first > limit:
+                return _stamped(scan, first, end, base)  # too long already: refuse it
     except MemoryError:  # out of memory is not a damaged file
         raise
     except av.error.FFmpegError:
         pass  # a damaged tail: keep what was read; the checks below decide
     scan.complete = True
+    return _stamped(scan, first, end, base)
+
+
+def _stamped(scan: _Scan, first: int | None, end: int, base: Any) -> _Scan:
+    if first is not None and base:
+        scan.first, scan.end = float(first * base), float(end * base)
     return scan
-
-
-def _account(scan: _Scan, packet: Any) -> None:
-    scan.packets += 1
-    scan.payload_bytes += packet.size
-    stamp = packet.pts if packet.pts is not None else packet.dts
-    if stamp is None or packet.time_base is None:
-        return
-    start = float(stamp * packet.time_base)
-    end = float((stamp + (packet.duration or 0)) * packet.time_base)
-    scan.first = start if scan.first is None else min(scan.first, start)
-    scan.end = max(scan.end, end)
 
 
 def _decode(scan: _Scan, packet: Any) -> None:
