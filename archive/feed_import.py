@@ -34,7 +34,16 @@ from archive import sidecars
 from archive.config import Settings
 from archive.errors import ArchiveError, Conflict, Duplicate, InvalidInput
 from archive.ingest import Metadata, ingest
-from archive.models import ACADEMIC_ROLES, MAX_TITLE, Series, clean_text, slugify
+from archive.models import (
+    ACADEMIC_ROLES,
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    MAX_SPEAKERS,
+    MAX_TITLE,
+    Series,
+    clean_text,
+    slugify,
+)
 from archive.removal import tombstone_key, tombstoned
 from archive.runtime import Archive, open_archive
 from archive.safe_fetch import FetchError, download, fetch_bytes
@@ -292,12 +301,13 @@ def ensure_series(archive: Archive, show: Show, slug_or_title: str | None, old_f
                   *, allow_private: bool) -> Series:
     """The series to import into: created with the old show's guid and artwork, or updated if
     still empty (a series that already has episodes keeps its own guid: apps know it by that)."""
-    title = clean_text(slug_or_title or show.title, "Series", MAX_TITLE, required=True)
+    title = clean_text(_fit(slug_or_title or show.title, MAX_TITLE), "Series", MAX_TITLE,
+                       required=True)
     slug = slugify(title, "series")
     guid = show.podcast_guid or (podcast_guid(old_feed) if old_feed else "")
     new = None
     if slug not in archive.catalog.refresh().data.series:
-        new = Series.new(title, description=show.description[:5000])
+        new = Series.new(title, description=_fit(show.description, MAX_DESCRIPTION))
         new.podcast_guid = guid or podcast_guid(
             f"{archive.settings.base_url}/series/{new.slug}/feed.xml")
         sidecars.store_series_cover(archive, new, show_artwork(show, allow_private))
@@ -413,13 +423,18 @@ def fetch_item(item: Item, folder: Path, *, allow_private: bool, limit: int,
     return fetched
 
 
+def _fit(text: str, limit: int) -> str:
+    """Another host's text, cut to what our metadata allows (with a mark where it was cut)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def metadata_for(item: Item, series: Series, fetched: Fetched) -> Metadata:
     return Metadata(
-        title=clean_text(item.title, "Title", MAX_TITLE),
+        title=_fit(item.title, MAX_TITLE),
         series=series.title,
         date=item.published_at.date().isoformat() if item.published_at else None,
-        speakers=item.speakers,
-        description=item.description,
+        speakers=[_fit(s, MAX_NAME) for s in item.speakers[:MAX_SPEAKERS]],
+        description=_fit(item.description, MAX_DESCRIPTION),
         language=_language(item.language),
         season=item.season,
         number=item.number,

@@ -19,7 +19,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from archive.errors import InvalidInput
 
@@ -92,16 +92,22 @@ def open_url(url: str, *, allow_private: bool, headers: dict[str, str] | None = 
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise FetchError(f"The address {url[:200]!r} has a bad port.") from None
-        address = resolve(parts.hostname, port, allow_private=allow_private)
+        try:
+            host = parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise FetchError(f"The host name in {url[:200]!r} is not valid.") from None
+        address = resolve(host, port, allow_private=allow_private)
         kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
-        connection = kind(parts.hostname, port, address)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = kind(host, port, address)
+        # Non-ASCII or spaces in a path are sent percent-encoded, as browsers do.
+        target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                       safe="/?&=%:@!$'()*+,;~-._")
         try:
             connection.request("GET", target, headers={"User-Agent": USER_AGENT,
                                                        "Accept-Encoding": "identity",
                                                        **(headers or {})})
             response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, http.client.HTTPException, ValueError) as error:
             connection.close()
             raise FetchError(f"Cannot download {url[:200]}: {error}.") from None
         if response.status in REDIRECTS and response.getheader("location"):

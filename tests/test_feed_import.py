@@ -19,17 +19,22 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from archive.catalog import Catalog
 from archive.config import Settings
 from archive.editing import delete_episode
 from archive.errors import InvalidInput
-from archive.feed_import import parse_feed, plan, run_import
+from archive.feed_import import Fetched, metadata_for, parse_feed, plan, run_import
+from archive.models import MAX_DESCRIPTION, MAX_TITLE, Series
 from archive.runtime import Archive
-from archive.safe_fetch import FetchError, download, open_url, resolve
+from archive.safe_fetch import FetchError, download, fetch_bytes, open_url, resolve
 from feeds import podcast_guid
 from tests.cli import run_cli
 from tests.media_samples import make_recording
@@ -326,3 +331,54 @@ def test_a_saved_feed_file_plans_against_what_is_already_here() -> None:
 def test_import_needs_a_manifest_or_a_feed(settings: Settings) -> None:
     result = run_cli(settings, "import")
     assert result.returncode == 1 and "MANIFEST" in result.stderr and "--feed" in result.stderr
+
+
+@pytest.mark.parametrize("fixture", ["apple_sample.xml", "podlove.xml", "castopod.xml"])
+def test_the_fixtures_are_feeds_real_parsers_accept(fixture: str) -> None:
+    import feedparser
+    import podcastparser
+
+    text = (FEEDS / fixture).read_text().replace("{base}", "https://old.example")
+    xml = re.sub(r"\{length:[^}]+\}", "1000", text).encode()
+    parsed = feedparser.parse(xml)
+    assert parsed.bozo == 0 and parsed.version == "rss20"
+    episodes = [e for e in podcastparser.parse("https://old.example/feed.xml",
+                                               io.BytesIO(xml))["episodes"] if e["enclosures"]]
+    ours = parse_feed(xml).items
+    assert len(episodes) == len(ours) == len(parsed.entries) - len(parse_feed(xml).skipped)
+    # podcastparser resolves a guid against the feed's address (a guid is a permalink unless
+    # it says otherwise); we keep the text the old feed wrote, which is what apps compare.
+    assert {e["guid"] for e in episodes} == {urljoin("https://old.example/feed.xml", i.guid)
+                                             for i in ours}
+
+
+@given(st.binary(max_size=2000) | st.text(max_size=500).map(
+    lambda t: f"<rss><channel><title>{t}</title><item>{t}</item></channel></rss>".encode()))
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_any_bytes_are_a_feed_or_a_clear_refusal(data: bytes) -> None:
+    try:
+        show = parse_feed(data)
+    except InvalidInput as error:
+        assert error.message and "\n" not in error.message
+    else:
+        assert show.title
+
+
+def test_overlong_metadata_is_cut_to_fit_not_refused() -> None:
+    long_title = "Trust " * 200
+    feed = (f"<rss><channel><title>{long_title}</title><item><title>{long_title}</title>"
+            '<enclosure url="https://old.example/a.mp3" type="audio/mpeg"/>'
+            f"<description>{'x' * 30_000}</description></item></channel></rss>").encode()
+    [item] = parse_feed(feed).items
+    meta = metadata_for(item, Series.new("Lectures"), Fetched(Path("a.mp3")))
+    assert len(meta.title) <= MAX_TITLE and meta.title.endswith("…")
+    assert len(meta.description) <= MAX_DESCRIPTION
+    assert meta.guid == "https://old.example/a.mp3"  # no guid: the enclosure URL, as readers do
+
+
+def test_addresses_with_unicode_are_encoded_not_crashed_on(old_host: Host) -> None:
+    old_host.files["/media/caf%C3%A9%20talk.mp3"] = (b"ID3 tiny", "audio/mpeg")
+    body = fetch_bytes(f"{old_host.base}/media/café talk.mp3", allow_private=True, limit=100)
+    assert body == b"ID3 tiny"
+    with pytest.raises(FetchError):
+        fetch_bytes("http://exa mple.invalid/x", allow_private=True, limit=100)
