@@ -328,6 +328,27 @@ def test_a_saved_feed_file_plans_against_what_is_already_here() -> None:
     assert [i.title for i in work.present] == ["Hiking Treks Trailer"]
 
 
+def test_an_existing_series_with_episodes_keeps_its_own_guid(
+        old_host: Host, settings: Settings, catalog: Catalog) -> None:
+    from tests.browser import WORKSHOPS, publish_recording
+
+    publish_recording(catalog, "Already Here")
+    before = catalog.refresh().data.series["workshops"].podcast_guid
+    feed = old_host.feed("castopod.xml", "/@trust/feed.xml")
+    code, out, err = imported(settings, feed, series=WORKSHOPS.title)
+    assert code == 0, err
+    series = catalog.refresh().data.series["workshops"]
+    assert series.podcast_guid == before != "0c2b4c8e-52a6-5e3b-9f2e-4f1a6d7c8b90"
+    assert series.old_feed_url == feed
+    assert "1 imported" in out
+
+
+def test_concurrency_is_bounded(settings: Settings) -> None:
+    result = run_cli(settings, "import", "--feed", str(FEEDS / "castopod.xml"),
+                     "--concurrency", "50")
+    assert result.returncode == 1 and "--concurrency must be from 1 to 8" in result.stderr
+
+
 def test_import_needs_a_manifest_or_a_feed(settings: Settings) -> None:
     result = run_cli(settings, "import")
     assert result.returncode == 1 and "MANIFEST" in result.stderr and "--feed" in result.stderr
