@@ -60,6 +60,12 @@ def apply(people: Mapping[str, Person], episodes: Iterable[Episode]) -> None:
                 setattr(speaker, name, getattr(record, name))
 
 
+def read_only(episodes: Mapping[str, Episode]) -> Iterable[Episode]:
+    """Every episode for reading, without the copy a change's working set makes of each
+    episode it hands out (`originals()` of catalogue format 2)."""
+    return getattr(episodes, "originals", episodes.values)()  # type: ignore[no-any-return]
+
+
 def snapshot(people: Mapping[str, Person]) -> dict[str, tuple[str, ...]]:
     """What the records say, to tell after a change whether any of them changed."""
     return {slug: (p.name, *(getattr(p, name) for name in SHARED)) for slug, p in people.items()}
@@ -76,12 +82,11 @@ def link(people: dict[str, Person], episodes: Mapping[str, Episode],
     after = snapshot(people)
     moved = {slug for slug, value in after.items() if before.get(slug) != value}
     if moved:
-        scan = getattr(episodes, "originals", episodes.values)()  # read-only when it can be
-        ids = [e.id for e in scan if any(p.slug in moved for p in e.speakers)]
+        ids = [e.id for e in read_only(episodes) if any(p.slug in moved for p in e.speakers)]
         targets += [episodes[episode_id] for episode_id in ids]
     apply(people, targets)
 
 
-def appearing(episodes: Iterable[Episode], slug: str) -> list[Episode]:
-    """The episodes in which the person speaks (drafts too: editors' business)."""
-    return [e for e in episodes if any(p.slug == slug for p in e.speakers)]
+def appearing(episodes: Mapping[str, Episode], slug: str) -> list[Episode]:
+    """The episodes in which the person speaks (drafts too: editors' business), read-only."""
+    return [e for e in read_only(episodes) if any(p.slug == slug for p in e.speakers)]

@@ -38,7 +38,8 @@ def find(archive: Archive, slug: str) -> Person:
 
 
 def _from_appearance(data: CatalogData, slug: str) -> Person:
-    for episode in sorted(data.episodes.values(), key=lambda e: e.updated_at, reverse=True):
+    for episode in sorted(people.read_only(data.episodes), key=lambda e: e.updated_at,
+                          reverse=True):
         for speaker in episode.speakers:
             if speaker.slug == slug:
                 return people.record_of(speaker)
@@ -73,7 +74,7 @@ def write_copies(archive: Archive, slug: str) -> None:
     try:
         record = data.people[slug]
         archive.store.put_json(person_meta_key(slug), {"slug": slug, **record.to_dict()})
-        for episode in people.appearing(data.episodes.values(), slug):
+        for episode in people.appearing(data.episodes, slug):
             archive.catalog.write_meta(episode)
     except (ArchiveError, StorageError) as error:
         log.warning("copies of person %s not all written: %s", slug, error)

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from archive import audit, removal
+from archive import audit, people, removal
 from archive.catalog import CatalogData
 from archive.errors import ArchiveError, Conflict, InvalidInput, NotFound
 from archive.models import (
@@ -151,8 +151,9 @@ def set_consent(archive: Archive, episode_id: str, speaker_slug: str, status: st
 # -- scheduled publication -------------------------------------------------------------------
 
 
-def due(data: CatalogData, now: datetime) -> list[Episode]:
-    return [e for e in data.episodes.values()
+def due(data: CatalogData, now: datetime) -> list[str]:
+    """Ids of the scheduled episodes whose date has passed (read-only: touches none)."""
+    return [e.id for e in people.read_only(data.episodes)
             if e.draft and e.publish_at is not None and e.publish_at <= now and e.audio]
 
 
@@ -165,8 +166,8 @@ def publish_due(archive: Archive, now: datetime | None = None) -> list[Episode]:
 
     def apply(data: CatalogData) -> list[Episode]:
         published = []
-        for current in due(data, now):
-            episode = Episode.from_dict(current.to_dict())
+        for episode_id in due(data, now):
+            episode = Episode.from_dict(data.episodes[episode_id].to_dict())
             episode.publish_at = None
             episode.updated_at = utcnow()
             if not blocked_by(episode):
