@@ -180,3 +180,13 @@ def test_a_failed_write_keeps_the_batch_for_the_next_flush(
     rec.store = rec.keys.store = rec.layouts.store = store  # storage is back
     assert rec.flush().written == 1
     assert len(list(store.list(EVENTS_PREFIX))) == 1
+
+
+def test_the_buffer_is_bounded_when_storage_stays_away(tmp_path: Path,
+                                                       store: ObjectStore) -> None:
+    media = MediaFile("episodes/ep1/talk.mp3", "talk.mp3", "audio/mpeg", 1000, "0" * 64)
+    rec = Recorder(store, tmp_path / "cache", max_buffer=2)
+    for n in range(10):
+        rec.record(hit(media, at(DAY1), f"192.0.2.{n}", ANTENNAPOD, 0, 1000))
+    assert (len(rec._buffer), rec.dropped) == (8, 2)  # four times max_buffer, then dropped
+    assert rec._wake.is_set()  # the flush thread was woken early

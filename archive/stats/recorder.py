@@ -35,7 +35,7 @@ from archive.storage import ObjectStore
 log = logging.getLogger("archive.stats")
 
 FLUSH_INTERVAL = 60.0
-MAX_BUFFER = 200_000  # hits held before an early flush; past 4x this, new hits are dropped
+MAX_BUFFER = 50_000  # hits held before an early flush; past 4x this (~60 MB), new ones are dropped
 AGENTS_REFRESH = 600.0
 ROLLUP_EVERY = 600.0
 

@@ -18,6 +18,9 @@ from archive.stats.events import BYTES, REQUESTS
 from archive.stats.recorder import Hit, Recorder
 
 PROBE = "bytes=0-1"
+# Longer user agents are cut: they are only hashed and matched, and a client sending endless
+# distinct long ones must not grow the classifier's cache or the buffer.
+MAX_USER_AGENT = 512
 
 
 @dataclass(slots=True)
@@ -58,5 +61,5 @@ def listen_to(request: Request, episode: Episode, role: str, media: MediaFile) -
     if (headers.get("range") or "").replace(" ", "").lower() == PROBE:
         return None
     address = request.client.host if request.client else ""
-    return Listen(recorder, time.time(), address, headers.get("user-agent", ""), episode.id,
-                  episode.series, role, media)
+    return Listen(recorder, time.time(), address, headers.get("user-agent", "")[:MAX_USER_AGENT],
+                  episode.id, episode.series, role, media)
