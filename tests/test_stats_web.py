@@ -194,3 +194,21 @@ def test_editor_pages_link_to_the_statistics(start: object, store: ObjectStore) 
     add_editor(store)
     sign_in(client)
     assert '<a href="/stats">Statistics</a>' in client.get("/audit").text
+
+
+def test_two_processes_share_the_day_key_so_a_listener_counts_once(
+        start: object, episode: Episode, store: ObjectStore) -> None:
+    """Behind a load balancer a player's ranges reach different processes: both hash the
+    listener under the same day key (created once in the bucket), so the halves add up."""
+    audio = episode_file_path(episode, "audio")
+    size = episode.files["audio"].size
+    first = start("192.0.2.40")  # type: ignore[operator]
+    second = start("192.0.2.40")  # type: ignore[operator]
+    assert listen(first, audio, byte_range=f"bytes=0-{size // 2 - 1}") == 206
+    assert listen(second, audio, byte_range=f"bytes={size // 2}-{size - 1}") == 206
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert len(list(store.list("stats/keys/"))) == 1
+    reader = start()  # type: ignore[operator]
+    answer = reader.get("/api/stats", headers=bearer(token_for(store))).json()
+    assert answer["total"] == 1
