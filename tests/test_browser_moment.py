@@ -57,8 +57,9 @@ def media_time(tab: Any) -> float:
 
 
 def open_page(tab: Any, url: str) -> None:
+    """The page and its scripts (the player preloads nothing until asked: a moment asks)."""
     tab.goto(url)
-    tab.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    tab.wait_for_load_state("load")
 
 
 def quoted(tab: Any) -> list[str]:
