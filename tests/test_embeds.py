@@ -172,6 +172,8 @@ def test_oembed_keeps_within_maxwidth_and_maxheight(talk: Any, client: TestClien
                     maxheight="200").json()
     check_oembed_fields(answer)
     assert answer["width"] <= 300 and answer["height"] <= 200
+    tiny = oembed(client, f"{BASE}/episodes/{talk.slug}", maxwidth="90", maxheight="50").json()
+    assert (tiny["width"], tiny["height"]) == (90, 50)  # never larger than asked
 
 
 @pytest.mark.parametrize(("url", "params", "status"), [

@@ -32,7 +32,6 @@ from archive.web.views import Link
 
 RECENT = 10  # recordings listed by a series embed
 MAX_SIZE = 4000
-MIN_WIDTH, MIN_HEIGHT = 200, 120
 DEFAULT_WIDTH = 640
 CACHE = "public, max-age=300"
 
@@ -182,9 +181,9 @@ def oembed_answer(request: Request, url: str, maxwidth: int | None,
     settings = pages.settings_of(request)
     path = f"/episodes/{item.slug}" if kind == "episode" else f"/series/{item.slug}"
     page_url = pages.absolute(request, path)
-    width = max(MIN_WIDTH, min(maxwidth or DEFAULT_WIDTH, DEFAULT_WIDTH))
-    height = max(MIN_HEIGHT, min(maxheight or sharing.EMBED_HEIGHTS[kind],
-                                 sharing.EMBED_HEIGHTS[kind]))
+    # The spec: never larger than maxwidth/maxheight (the player is responsive, and scrolls).
+    width = min(maxwidth or DEFAULT_WIDTH, DEFAULT_WIDTH)
+    height = min(maxheight or sharing.EMBED_HEIGHTS[kind], sharing.EMBED_HEIGHTS[kind])
     answer: dict[str, Any] = {
         "version": "1.0",
         "type": "rich",
