@@ -19,6 +19,7 @@ from archive.errors import Duplicate
 from archive.ingest import Metadata, Progress, ingest
 from archive.models import Episode
 from archive.runtime import Archive
+from media.artwork import generate_cover
 
 RATE = 22050
 SECONDS = 36
@@ -176,24 +177,27 @@ def _stamp(seconds: float) -> str:
 
 
 def load_demo(archive: Archive, progress: Progress | None = None,
-              stop: threading.Event | None = None) -> list[Episode]:
+              stop: threading.Event | None = None, events: tuple[DemoEvent, ...] = EVENTS
+              ) -> list[Episode]:
     """Ingest every demo event; ones already present are skipped. `stop` ends it early."""
     loaded: list[Episode] = []
     with tempfile.TemporaryDirectory(prefix="archive-demo-") as folder:
         work = Path(folder)
-        for seed, event in enumerate(EVENTS):
+        for seed, event in enumerate(events):
             if stop is not None and stop.is_set():
                 break
-            audio, transcript, chapters = (work / f"{seed}.wav", work / f"{seed}.vtt",
-                                           work / f"{seed}.json")
+            audio, transcript, chapters, cover = (work / f"{seed}.wav", work / f"{seed}.vtt",
+                                                  work / f"{seed}.json", work / f"{seed}.jpg")
             write_tone_recording(audio, seed)
+            # Every demo recording has its own cover, as most podcast episodes do.
+            cover.write_bytes(generate_cover(event.title, event.series))
             write_transcript(transcript, event.lines)
             write_chapters(chapters)
             meta = Metadata(
                 title=event.title, series=event.series, date=event.date,
                 speakers=list(event.speakers), description=event.description,
                 tags=list(event.tags), event=event.title, location=event.location,
-                transcript=transcript, chapters=chapters, licence="cc-by-nc-4.0",
+                transcript=transcript, chapters=chapters, artwork=cover, licence="cc-by-nc-4.0",
                 source_filename=f"{event.title}.wav",
             )
             try:

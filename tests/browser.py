@@ -167,6 +167,22 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+LOAD_METADATA = """() => {
+  const media = document.getElementById('player');
+  if (media.readyState < 1 && media.networkState !== 2) {
+    media.preload = 'metadata';
+    media.load();
+  }
+}"""
+
+
+def load_player(tab: Any) -> None:
+    """Load the page player's metadata as a listener's first click would (it has
+    preload="none", so nothing is fetched before), and wait for it."""
+    tab.evaluate(LOAD_METADATA)
+    tab.wait_for_function("() => document.getElementById('player').readyState >= 1")
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page; JavaScript errors and CSP violations fail the test."""

@@ -19,7 +19,7 @@ from archive.config import Settings
 from archive.models import Person
 from archive.runtime import make_store
 from tests import browser as shared
-from tests.browser import LiveServer, publish_recording
+from tests.browser import LiveServer, load_player, publish_recording
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.media_samples import make_recording
 
@@ -57,9 +57,8 @@ def media_time(tab: Any) -> float:
 
 
 def open_page(tab: Any, url: str) -> None:
-    """The page and its scripts (the player preloads nothing until asked: a moment asks)."""
     tab.goto(url)
-    tab.wait_for_load_state("load")
+    load_player(tab)  # the player has preload="none" (#16)
 
 
 def quoted(tab: Any) -> list[str]:

@@ -20,7 +20,7 @@ from archive.config import Settings
 from archive.models import Person
 from archive.runtime import make_store
 from tests import browser as shared
-from tests.browser import LiveServer, publish_recording
+from tests.browser import LiveServer, load_player, publish_recording
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.media_samples import make_recording
 
@@ -70,19 +70,9 @@ def wait_for_time(page: Any, low: float, high: float) -> None:
         f" return t >= {low} && t < {high}; }})()")
 
 
-LOAD_METADATA = """() => {
-  const media = document.getElementById('player');  // preload="none": load as a listener would
-  if (media.readyState < 1 && media.networkState !== 2) {
-    media.preload = 'metadata';
-    media.load();
-  }
-}"""
-
-
 def open_episode(page: Any, server: LiveServer, slug: str, fragment: str = "") -> None:
     page.goto(f"{server.url}/episodes/{slug}{fragment}")
-    page.evaluate(LOAD_METADATA)
-    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    load_player(page)
 
 
 def test_home_lists_the_recordings(site: Any, page: Any) -> None:
