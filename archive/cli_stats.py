@@ -66,7 +66,7 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                        "UTC)")
     stats.add_argument("--series", metavar="SLUG", help="only this series")
     stats.add_argument("--csv", action="store_true", help="CSV with a header row")
-    actions = stats.add_subparsers(dest="stats_action", metavar="ACTION")
+    actions = stats.add_subparsers(dest="stats_action", metavar="[update-agents]")
     agents = actions.add_parser("update-agents", help="fetch the OPAWG user-agents-v2 patterns "
                                 "and keep them in the bucket")
     agents.add_argument("source", nargs="?", metavar="URL_OR_PATH",
