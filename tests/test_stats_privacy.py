@@ -16,9 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
+from archive.errors import StorageError
 from archive.stats.events import EVENTS_PREFIX
-from archive.stats.listeners import KEYS_PREFIX, key_name, listener_id, network_of
+from archive.stats.listeners import (
+    KEYS_PREFIX,
+    DailyKeys,
+    key_name,
+    listener_id,
+    network_of,
+)
 from archive.stats.rollup import roll_up_due
 from archive.storage import ObjectStore
 from tests.stats_helpers import ANTENNAPOD, FIREFOX, at, hit, id3_file, put_media, recorder
@@ -107,3 +115,16 @@ def test_no_address_survives_in_any_form_once_the_key_is_gone(
     # A dictionary attack with the wrong key finds nothing either.
     wrong = b"\x00" * 32
     assert not stored_ids & {listener_id(wrong, a, agents[a]) for a in ADDRESSES}
+
+
+def test_an_empty_day_key_is_refused_not_used(store: ObjectStore, tmp_path: Path) -> None:
+    """HMAC under an empty key is a hash anyone can recompute: never hash with one."""
+    day = datetime.fromisoformat(DAY).date()
+    store.put_bytes(key_name(day), b"")
+    with pytest.raises(StorageError, match="not a usable key"):
+        DailyKeys(store).key_for(day)
+    media = put_media(store, "ep1", "talk.mp3", id3_file(4_000, 20_000), duration=10.0)
+    rec = recorder(store, tmp_path)
+    rec.record(hit(media, at(DAY), "192.0.2.1", ANTENNAPOD, 0, media.size))
+    assert rec.flush().written == 0  # kept in memory, not written with a guessable id
+    assert not list(store.list(EVENTS_PREFIX))

@@ -21,7 +21,7 @@ import secrets
 import threading
 from datetime import date
 
-from archive.errors import Conflict, NotFound
+from archive.errors import Conflict, NotFound, StorageError
 from archive.storage import ObjectStore
 
 KEYS_PREFIX = "stats/keys/"
@@ -84,6 +84,8 @@ class DailyKeys:
             self.store.put_bytes(name, secrets.token_bytes(KEY_BYTES), if_none_match=True)
         found = self.store.get_bytes(name)
         assert found is not None
+        if len(found[0]) < KEY_BYTES // 2:  # an empty or truncated key would be guessable
+            raise StorageError(f"{name} is not a usable key; delete it to have a new one made.")
         return found[0]
 
     def forget_before(self, day: date) -> None:
