@@ -8,6 +8,7 @@ with a conditional GET at most every `ttl` seconds, so several app processes agr
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
@@ -189,10 +190,17 @@ class CatalogView:
     """
 
     def __init__(self, data: CatalogData, etag: str | None,
-                 layout: fmt.Layout | None = None) -> None:
+                 layout: fmt.Layout | None = None, *, previous: CatalogView | None = None,
+                 changed: set[str] | None = None) -> None:
         self.data = data
         self.etag = etag
         self.layout = layout  # None: read from format 1 (or nothing), rewritten whole next time
+        # The snapshot this one replaced and the ids that may differ: derived lists are then
+        # updated rather than rebuilt (one step back only, so old snapshots are not kept).
+        self._previous = previous if changed is not None else None
+        self._changed = changed
+        if previous is not None:
+            previous._previous = None
         self.cache: dict[Any, Any] = {}
         self._lock = threading.Lock()  # guards `_building` only, never held during a build
         self._building: dict[Any, threading.Lock] = {}
@@ -221,6 +229,15 @@ class CatalogView:
     @cached_property
     def published(self) -> list[Episode]:
         """Published episodes, newest first (by event date, then publication time)."""
+        previous, changed = self._previous, self._changed
+        self._previous = None
+        if previous is not None and changed is not None and "published" in previous.__dict__:
+            kept = [e for e in previous.published if e.id not in changed]
+            for episode_id in changed:
+                episode = self.data.episodes.get(episode_id)
+                if episode is not None and not episode.draft and episode.audio:
+                    bisect.insort(kept, episode, key=_newest_first)
+            return kept
         episodes = [e for e in self.data.episodes.values() if not e.draft and e.audio]
         return sorted(episodes, key=_newest_first)
 
@@ -278,9 +295,11 @@ def _record_dict(person: Person) -> dict[str, Any]:
     return found
 
 
-def _newest_first(episode: Episode) -> tuple[float, float]:
+def _newest_first(episode: Episode) -> tuple[float, float, str]:
+    """A total order (the id settles ties), so every snapshot lists episodes alike however
+    it was read or carried over."""
     day = episode.date or episode.published_at.date()
-    return (-day.toordinal(), -episode.published_at.timestamp())
+    return (-day.toordinal(), -episode.published_at.timestamp(), episode.id)
 
 
 def _summarise(slug: str, appearances: list[Person]) -> PersonSummary:
@@ -370,16 +389,20 @@ class Catalog:
                                   + ([registry_key] if registry_key and (
                                       old is None or old.registry != registry_key) else []))
             episodes = dict(base.episodes) if base is not None else {}
-            members = {k: set(v) for k, v in old.members.items()} if old is not None else {}
+            # Member sets are never changed in place: unchanged shards share theirs.
+            members = dict(old.members) if old is not None else {}
+            changed: set[str] = set()
             for shard in set(members) | set(shards):
                 if old is not None and old.shards.get(shard) == shards.get(shard):
                     continue
                 for episode_id in members.pop(shard, set()):
                     episodes.pop(episode_id, None)
+                    changed.add(episode_id)
                 if shard in shards:
                     found = fmt.read_shard(fetched[shards[shard]])
                     episodes.update((e.id, e) for e in found)
                     members[shard] = {e.id for e in found}
+                    changed.update(members[shard])
             if registry_key in fetched:
                 registry = fmt.decode(fetched[registry_key])
                 series = {x["slug"]: Series.from_dict(x) for x in registry.get("series", [])}
@@ -398,7 +421,8 @@ class Catalog:
             raise StorageError(f"catalog.json cannot be read ({type(error).__name__}); run "
                                "`archive reindex`.") from None
         return CatalogView(data, etag, fmt.Layout(shards, registry_key, members,
-                                                  _removing_times(document.get("retired"))))
+                                                  _removing_times(document.get("retired"))),
+                           previous=previous if base is not None else None, changed=changed)
 
     def _fetch(self, keys: list[str]) -> dict[str, bytes]:
         """Segments by key, fetched in parallel; one that is gone means a newer manifest."""
@@ -450,7 +474,9 @@ class Catalog:
                 self._forget_segments(plan.written - base_keys(base))
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
-            view = CatalogView(_settled(data), stored.etag, plan.layout)
+            touched = _touched(base.data, data)
+            view = CatalogView(_settled(data), stored.etag, plan.layout, previous=base,
+                               changed=touched)
             with self._lock:
                 self._view = view
                 self._checked_at = time.monotonic()
@@ -668,7 +694,7 @@ def _plan_write(base: CatalogView, data: CatalogData) -> _Plan:
     """The shards and registry that differ from the snapshot's, and the manifest."""
     old = base.layout
     touched = _touched(base.data, data)
-    members = {k: set(v) for k, v in old.members.items()} if old is not None else {}
+    members = dict(old.members) if old is not None else {}  # sets replaced, never changed
     if old is None or touched is None:  # format 1, nothing yet, or every episode replaced
         dirty = None
         members = {}
@@ -682,11 +708,13 @@ def _plan_write(base: CatalogView, data: CatalogData) -> _Plan:
                                    and before.to_dict() == after.to_dict()):
                 continue
             shard = fmt.shard_of(episode_id)
-            dirty.add(shard)
+            if shard not in dirty:
+                members[shard] = set(members.get(shard, ()))  # this change's own copy
+                dirty.add(shard)
             if after is None:
-                members.get(shard, set()).discard(episode_id)
+                members[shard].discard(episode_id)
             else:
-                members.setdefault(shard, set()).add(episode_id)
+                members[shard].add(episode_id)
     shards = dict(old.shards) if old is not None else {}
     writes: list[tuple[str, bytes]] = []
     for shard in sorted(members if dirty is None else dirty):

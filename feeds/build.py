@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -105,11 +106,9 @@ def build_feed(
 ) -> bytes:
     """RSS 2.0 bytes (UTF-8) of the published episodes with audio, newest first (at most
     `limit`); with `fragments`, items unchanged since the last build are reused."""
-    included = sorted(
-        (e for e in episodes if not e.draft and e.audio is not None),
-        key=_newest_first_key,
-        reverse=True,
-    )[:limit]
+    candidates = (e for e in episodes if not e.draft and e.audio is not None)
+    included = (heapq.nlargest(limit, candidates, key=_newest_first_key) if limit is not None
+                else sorted(candidates, key=_newest_first_key, reverse=True))
     titles = series_titles or {}
     head = _feed_generator(channel, last_build=_last_change(included)).rss_str(
         pretty=True, encoding="UTF-8", xml_declaration=True)

@@ -9,6 +9,7 @@ change that fails leaves the shared snapshot untouched.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -157,3 +158,23 @@ def test_a_change_that_fails_leaves_the_shared_snapshot_alone(catalog: Catalog) 
         catalog.change(half_then_fail)
     assert before.data.episodes[ids[0]].title == "Lecture 0"
     assert catalog.refresh().data.episodes[ids[0]].title == "Lecture 0"
+
+
+def test_lists_carried_over_from_the_last_snapshot_equal_fresh_ones(
+        catalog: Catalog, store: ObjectStore) -> None:
+    ids = fill(catalog, 60)
+    reader = Catalog(store)
+    assert len(reader.refresh().published) == 60  # computed, so the next snapshot updates it
+
+    def shuffle(data: CatalogData) -> None:
+        data.episodes[ids[0]].draft = True
+        del data.episodes[ids[1]]
+        data.episodes[ids[2]].date = date(1990, 1, 1)
+        newest = make_episode("Newest of all")
+        data.episodes[newest.id] = newest
+
+    catalog.change(shuffle, check_new_keys=False)
+    for snapshot in (catalog.view(), reader.refresh()):
+        fresh = Catalog(store).refresh()
+        assert [e.id for e in snapshot.published] == [e.id for e in fresh.published]
+        assert ids[0] not in {e.id for e in snapshot.published}

@@ -173,9 +173,10 @@ def fragments_of(kind: str, slug: str) -> Fragments:
 def render(view: CatalogView, channel: Channel, episodes: list[Episode], settings: Settings,
            kind: str = "archive", slug: str = "") -> RenderedFeed:
     titles = {s.slug: s.title for s in view.all_series}
-    limit = settings.feed_limit or None if kind == "archive" else None
+    if kind == "archive" and settings.feed_limit:
+        episodes = episodes[:settings.feed_limit]  # the newest (`view.published` is sorted)
     body = build_feed(channel, episodes, feed_urls(settings), series_titles=titles,
-                      limit=limit, fragments=fragments_of(kind, slug))
+                      fragments=fragments_of(kind, slug))
     # The snapshot's time, not the newest episode's: a deletion must change it too.
     return RenderedFeed.of(body, view.updated_at)
 
