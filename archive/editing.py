@@ -24,12 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive import audit, removal, rights, sidecars
+from archive import artwork as web_artwork
+from archive import audit, enrich, removal, rights, sidecars
 from archive.catalog import CatalogData, new_claim
 from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecording, NotFound
 from archive.ingest import Metadata, resolve_series, tag_delivery
 from archive.models import Episode, MediaFile, Person, Provenance, Series, episode_prefix
 from archive.runtime import Archive
+from archive.tasks import URGENT
 
 # Fields an editor may change; id, guid, slug and files are the archive's own.
 EDITABLE = frozenset({
@@ -383,6 +385,7 @@ def _commit(archive: Archive, change: _Change) -> Episode:
         _discard(archive, change.added or [])
         raise
     archive.catalog.write_meta(committed)
+    _request_renditions(archive, committed)
     if change.new_series is not None:
         archive.catalog.write_series_meta(change.new_series)
     try:
@@ -391,6 +394,14 @@ def _commit(archive: Archive, change: _Change) -> Episode:
     finally:
         archive.catalog.withdraw(claimed, claim)
     return committed
+
+
+def _request_renditions(archive: Archive, episode: Episode) -> None:
+    """A new cover gets its web renditions from the `artwork` task (pages show the cover
+    itself meanwhile). Best effort: `archive enrich --missing` asks again."""
+    if web_artwork.needs_renditions(episode.files.get("cover")):
+        with contextlib.suppress(ArchiveError):
+            enrich.request(enrich.task_queue(archive), episode.id, ["artwork"], priority=URGENT)
 
 
 def _keep_enrichment(episode: Episode, base: dict[str, Any], latest: Episode) -> list[str]:
