@@ -190,3 +190,18 @@ def test_the_buffer_is_bounded_when_storage_stays_away(tmp_path: Path,
         rec.record(hit(media, at(DAY1), f"192.0.2.{n}", ANTENNAPOD, 0, 1000))
     assert (len(rec._buffer), rec.dropped) == (8, 2)  # four times max_buffer, then dropped
     assert rec._wake.is_set()  # the flush thread was woken early
+
+
+def test_a_later_batch_completes_a_download_in_the_next_report(
+        store: ObjectStore, files: dict[str, object], tmp_path: Path) -> None:
+    """Open days are read incrementally (batches already read are kept): a batch written after
+    one report is added to the next, and the halves across batches make one download."""
+    long = files["long"]
+    rec = recorder(store, tmp_path)
+    filters = Filters(date.fromisoformat(DAY1), date.fromisoformat(DAY1))
+    rec.record(hit(long, at(DAY1, "08:00:00"), "192.0.2.1", ANTENNAPOD, 0, 500_000))
+    rec.flush()
+    assert build_report(store, tmp_path / "cache", filters).total == 0
+    rec.record(hit(long, at(DAY1, "08:01:00"), "192.0.2.1", ANTENNAPOD, 500_000, 500_000))
+    rec.flush()
+    assert build_report(store, tmp_path / "cache", filters).total == 1

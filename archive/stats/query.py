@@ -24,12 +24,14 @@ from archive.stats.events import (
     BYTES,
     DAILY_PREFIX,
     DELIVERY_ROLES,
+    EVENT_SCHEMA,
     REQUESTS,
     ROLLUP_SCHEMA,
     day_of_daily,
+    events_prefix,
 )
 from archive.stats.listeners import pending_days
-from archive.stats.rollup import count_files, event_files, read_parquet
+from archive.stats.rollup import count_table, read_parquet
 from archive.storage import ObjectInfo, ObjectStore
 
 MAX_DAYS = 366 * 20
@@ -116,11 +118,12 @@ class _RolledUp:
     LIMIT = 8
 
     def __init__(self) -> None:
-        self._tables: dict[tuple[tuple[str, int], ...], pa.Table] = {}
+        self._tables: dict[tuple[object, ...], pa.Table] = {}
         self._lock = threading.Lock()
 
     def read(self, cache: LocalCache, objects: list[ObjectInfo]) -> pa.Table:
-        signature = tuple((info.key, info.size) for info in objects)
+        signature = (cache.store.endpoint, cache.store.bucket,
+                     *((info.key, info.size, info.etag) for info in objects))
         with self._lock:
             found = self._tables.get(signature)
         if found is not None:
@@ -141,6 +144,43 @@ class _RolledUp:
 ROLLED_UP = _RolledUp()
 
 
+class _OpenDayEvents:
+    """Event batches of the days still open, read once each by this process: a busy day is a
+    thousand or more small objects, and parsing them all on every page view would take seconds
+    by evening. Per day: the batches read so far as one table; a view reads only new ones."""
+
+    DAYS = 3
+
+    def __init__(self) -> None:
+        self._days: dict[tuple[str, str, date], tuple[frozenset[tuple[str, int, str]],
+                                                      pa.Table]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, cache: LocalCache, day: date, objects: list[ObjectInfo]) -> pa.Table:
+        wanted = frozenset((info.key, info.size, info.etag) for info in objects)
+        where = (cache.store.endpoint, cache.store.bucket, day)
+        with self._lock:
+            known, table = self._days.get(where, (frozenset(), EVENT_SCHEMA.empty_table()))
+        if not known <= wanted:  # a batch went away (cannot happen, but never miscount)
+            known, table = frozenset(), EVENT_SCHEMA.empty_table()
+        missing = [info for info in objects if (info.key, info.size, info.etag) not in known]
+        if missing:
+            connection = duckdb.connect()
+            try:
+                new = read_parquet(connection, cache.fetch(missing)).to_arrow_table()
+            finally:
+                connection.close()
+            table = pa.concat_tables([table, new.cast(EVENT_SCHEMA)]).combine_chunks()
+            with self._lock:
+                self._days[where] = (wanted, table)
+                while len(self._days) > self.DAYS:
+                    self._days.pop(next(iter(self._days)))
+        return table
+
+
+OPEN_DAYS = _OpenDayEvents()
+
+
 def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) -> pa.Table:
     """Every counted row (ROLLUP_SCHEMA) from `since` to `until`, both included."""
     cache = LocalCache(store, cache_dir)
@@ -154,7 +194,9 @@ def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) 
         parts.append(ROLLED_UP.read(cache, [rolled[day] for day in sorted(rolled)]))
     for day in pending_days(store):
         if since <= day <= until and day not in rolled:
-            parts.append(count_files(event_files(store, cache, day)))
+            objects = [info for info in store.list(events_prefix(day))
+                       if info.key.endswith(".parquet")]
+            parts.append(count_table(OPEN_DAYS.read(cache, day, objects)))
     if not parts:
         return ROLLUP_SCHEMA.empty_table()
     return pa.concat_tables(parts)

@@ -111,6 +111,19 @@ def count_files(paths: Sequence[Path]) -> pa.Table:
     return table.cast(ROLLUP_SCHEMA)
 
 
+def count_table(events: pa.Table) -> pa.Table:
+    """The same count over events already in memory."""
+    if events.num_rows == 0:
+        return ROLLUP_SCHEMA.empty_table()
+    connection = duckdb.connect()
+    try:
+        connection.register("events", events)
+        table = connection.sql(COUNT_SQL).to_arrow_table()
+    finally:
+        connection.close()
+    return table.cast(ROLLUP_SCHEMA)
+
+
 def read_parquet(connection: duckdb.DuckDBPyConnection, paths: Sequence[Path]
                  ) -> duckdb.DuckDBPyRelation:
     """Our files as they are: the `day=` in their folder is not read as a column."""
