@@ -6,9 +6,11 @@ A failure prints one readable line to stderr and exits non-zero; a traceback is 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from archive.config import Settings
 from archive.errors import ArchiveError
@@ -35,17 +37,21 @@ def fail(message: str) -> int:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from archive.web.app import create_app
+    options: dict[str, Any] = {
+        "host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
+        "forwarded_allow_ips": args.forwarded_allow_ips, "timeout_graceful_shutdown": 5,
+    }
+    workers = args.workers or os.cpu_count() or 1
+    if workers == 1:
+        from archive.web.app import create_app
 
-    uvicorn.run(
-        create_app(settings, demo_if_empty=args.demo_if_empty, job_workers=args.job_workers),
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        timeout_graceful_shutdown=5,
-    )
+        uvicorn.run(create_app(settings, demo_if_empty=args.demo_if_empty,
+                               job_workers=args.job_workers), **options)
+        return 0
+    from archive.web.processes import serve_processes
+
+    serve_processes(settings, workers=workers, demo_if_empty=args.demo_if_empty,
+                    job_workers=args.job_workers, options=options)
     return 0
 
 
@@ -98,6 +104,13 @@ def verify_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _whole(value: str) -> int:
+    """argparse type: 0 or more."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError("must be a whole number (0 or more)")
+    return int(value)
+
+
 def _amount(unit: str) -> Callable[[str], float]:
     """An argparse type: a finite number of `unit`, 0 or more (a timedelta can hold it)."""
 
@@ -124,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="proxies trusted for X-Forwarded-* headers")
     serve_parser.add_argument("--demo-if-empty", action="store_true",
                               help="load the demo recordings in the background when empty")
+    serve_parser.add_argument("--workers", type=_whole, default=0, metavar="N",
+                              help="HTTP worker processes (default: one per core)")
     serve_parser.add_argument("--job-workers", type=int, default=1, metavar="N",
                               help="background jobs (transcripts…) at a time, in a child "
                               "process; 0 = none (run `archive worker` elsewhere)")

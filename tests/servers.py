@@ -25,14 +25,16 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve_process(settings: Settings, **env: str) -> Iterator[Served]:
+def serve_process(settings: Settings, *, workers: int = 1, **env: str) -> Iterator[Served]:
     """Run `archive serve` on a free port against the test's bucket; yield it (URL + process).
 
-    The process may be killed inside the block; leaving it stops whatever is still running.
+    One HTTP process unless `workers` says otherwise (so a test that kills "the server" kills
+    all of it). The process may be killed inside the block; leaving it stops what still runs.
     """
     port = free_ports(1)[0]
     process = subprocess.Popen(
-        [sys.executable, "-m", "archive", "serve", "--port", str(port)],
+        [sys.executable, "-m", "archive", "serve", "--port", str(port), "--workers",
+         str(workers)],
         env={**cli_env(settings), "ARCHIVE_CATALOG_TTL": str(settings.catalog_ttl), **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
@@ -51,9 +53,9 @@ def serve_process(settings: Settings, **env: str) -> Iterator[Served]:
 
 
 @contextlib.contextmanager
-def serve(settings: Settings, **env: str) -> Iterator[str]:
+def serve(settings: Settings, *, workers: int = 1, **env: str) -> Iterator[str]:
     """Run `archive serve` on a free port against the test's bucket; yield its base URL."""
-    with serve_process(settings, **env) as served:
+    with serve_process(settings, workers=workers, **env) as served:
         yield served.url
 
 

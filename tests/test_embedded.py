@@ -76,7 +76,8 @@ def test_serve_stops_its_storage_on_ctrl_c(tmp_path: Path) -> None:
     process, _ = start_serve(tmp_path)
     assert weed_processes(tmp_path) != []
     process.send_signal(signal.SIGINT)
-    assert process.wait(30) == 0
+    code = process.wait(30)
+    assert code == 0, process.stderr.read().decode()[-3000:] if process.stderr else code
     assert weed_processes(tmp_path) == []
 
 
