@@ -200,3 +200,16 @@ def test_icons_and_the_web_app_manifest(client: TestClient) -> None:
     page = client.get("/").text
     assert '<link rel="manifest" href="/manifest.webmanifest">' in page
     assert '<meta name="theme-color"' in page and 'rel="apple-touch-icon"' in page
+
+
+def test_renditions_stay_on_the_archive_with_a_public_media_host(
+        archive: Archive, tmp_path: Path, make_client: object) -> None:
+    """The bucket policy opens only published media to anonymous readers, not art/."""
+    episode = published(archive, tmp_path)
+    drain(archive)
+    cover = current(archive, episode.id).files["cover"]
+    client = make_client(media_url="https://media.example.org")  # type: ignore[operator]
+    answer = client.get(f"/art/{artwork.digest(cover)}/160.jpg", follow_redirects=False)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert client.get(f"/media/{episode.id}/{cover.filename}",
+                      follow_redirects=False).status_code == 302

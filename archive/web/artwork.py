@@ -57,7 +57,6 @@ def published_renditions(view: CatalogView) -> dict[str, frozenset[str]]:
 @dataclass(frozen=True)
 class _Head:
     size: int
-    etag: str
     last_modified: Any
 
 
@@ -75,7 +74,7 @@ class _Heads:
             if key in self._found:
                 return self._found[key]
         info = store.head(key)
-        head = _Head(info.size, info.etag.strip('"'), info.last_modified)
+        head = _Head(info.size, info.last_modified)
         with self._lock:
             self._found[key] = head
             while len(self._found) > self.size:
@@ -83,7 +82,12 @@ class _Heads:
         return head
 
 
-_heads = _Heads()
+def heads(request: Request) -> _Heads:
+    state = request.app.state
+    found: _Heads | None = getattr(state, "art_heads", None)
+    if found is None:
+        found = state.art_heads = _Heads()
+    return found
 
 
 async def rendition(request: Request) -> Response:
@@ -92,11 +96,13 @@ async def rendition(request: Request) -> Response:
     if names is None or name not in names:
         raise NotFound(NOT_FOUND)
     key = artwork.rendition_key(cover_digest, name)
-    head = await run_in_threadpool(_heads.get, request.app.state.archive.store, key)
+    head = await run_in_threadpool(heads(request).get, request.app.state.archive.store, key)
     content_type = pictures.RENDITION_TYPES[name.rsplit(".", 1)[1]]
     item = Servable(key, name, head.size, content_type, f"{cover_digest}-{name}",
                     head.last_modified, f"public, max-age={IMMUTABLE_MAX_AGE}, immutable")
-    return await serve(request, item)
+    # Streamed from here even with a public media host: renditions are small, cached for good
+    # by browsers and CDNs, and the bucket policy (docs/bucket-policy.json) keeps art/ private.
+    return await serve(request, item, public_host=False)
 
 
 # -- icons and the manifest -------------------------------------------------------------------
