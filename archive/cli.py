@@ -59,8 +59,12 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 def reindex_command(args: argparse.Namespace, settings: Settings) -> int:
     from archive.fixity import reindex
 
+    def progress(done: int, total: int) -> None:
+        end = "\n" if done == total or not sys.stderr.isatty() else ""
+        print(f"\rread {done:,} of {total:,} meta.json", end=end, file=sys.stderr, flush=True)
+
     with open_archive(settings) as archive:
-        data = reindex(archive.catalog)
+        data = reindex(archive.catalog, progress)
     print(f"Rebuilt the catalogue: {len(data.episodes)} episodes in {len(data.series)} series.")
     return 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -283,21 +284,34 @@ def empty_trash(store: ObjectStore, older_than: timedelta) -> list[str]:
 # -- reindex -------------------------------------------------------------------------------
 
 
-def reindex(catalog: Catalog) -> CatalogData:
-    """Rebuild `catalog.json` from every `meta.json` (after loss or damage of the catalogue).
-    Deleted episodes (tombstones) stay deleted, whatever their interrupted delete left."""
+REINDEX_THREADS = 32  # reading meta.json files is waiting on storage, not CPU
+
+
+def reindex(catalog: Catalog, progress: Callable[[int, int], None] | None = None
+            ) -> CatalogData:
+    """Rebuild the catalogue from every `meta.json` (after loss or damage of the catalogue),
+    reading them in parallel; `progress(done, total)` is told as it goes. Deleted episodes
+    (tombstones) stay deleted, whatever their interrupted delete left."""
     deleted = removal.tombstoned(catalog.store)
     episodes: dict[str, Episode] = {}
     series: dict[str, Series] = {}
-    for info in catalog.store.list(EPISODES_PREFIX):
-        if info.key.endswith("/meta.json") and _episode_id(info.key) not in deleted:
-            try:
-                raw, _ = catalog.store.get_json(info.key)
-                episode = Episode.from_dict(raw)
-            except ArchiveError:
-                continue  # unreadable leftovers are verify's business
-            if info.key == meta_key(episode.id) and episode.files:
+    keys = [info.key for info in catalog.store.list(EPISODES_PREFIX)
+            if info.key.endswith("/meta.json") and _episode_id(info.key) not in deleted]
+
+    def read(key: str) -> Episode | None:
+        try:
+            raw, _ = catalog.store.get_json(key)
+            episode = Episode.from_dict(raw)
+        except ArchiveError:
+            return None  # unreadable leftovers are verify's business
+        return episode if key == meta_key(episode.id) and episode.files else None
+
+    with ThreadPoolExecutor(REINDEX_THREADS) as pool:
+        for done, episode in enumerate(pool.map(read, keys), start=1):
+            if episode is not None:
                 episodes[episode.id] = episode
+            if progress is not None and (done % 500 == 0 or done == len(keys)):
+                progress(done, len(keys))
     for info in catalog.store.list(SERIES_PREFIX):
         if info.key.endswith("/meta.json"):
             try:
