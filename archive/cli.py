@@ -40,6 +40,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     options: dict[str, Any] = {
         "host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
         "forwarded_allow_ips": args.forwarded_allow_ips, "timeout_graceful_shutdown": 5,
+        # Access logs carry listeners' addresses: off unless asked for (privacy first).
+        "access_log": args.access_log,
     }
     workers = args.workers or os.cpu_count() or 1
     if workers == 1:
@@ -141,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                               help="proxies trusted for X-Forwarded-* headers")
     serve_parser.add_argument("--demo-if-empty", action="store_true",
                               help="load the demo recordings in the background when empty")
+    serve_parser.add_argument("--access-log", action="store_true",
+                              help="log every request with the client's address (off: "
+                              "listeners' addresses are personal data)")
     serve_parser.add_argument("--workers", type=_whole, default=0, metavar="N",
                               help="HTTP worker processes (default: one per core)")
     serve_parser.add_argument("--job-workers", type=int, default=1, metavar="N",
