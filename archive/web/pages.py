@@ -191,16 +191,22 @@ async def home(request: Request) -> Response:
         else view.published
     page = page_number(request)
     counts = view.cached("pages:series-counts", lambda: series_counts(view))
+    covers = views.series_covers(view)
     context = views.HomePage(
         heading="Recordings matching your filters" if filters.active else "Latest recordings",
         episodes=views.cards(view, page_slice(matching, page)),
         pagination=views.paginate("/", filters.params(), page, len(matching)),
         filters=filters.selects(facets),
         filtered=filters.active,
-        series=[views.SeriesCard(f"/series/{s.slug}", s.title, counts[s.slug])
+        series=[views.SeriesCard(f"/series/{s.slug}", s.title, counts[s.slug],
+                                 _thumbnail(covers.get(s.slug)))
                 for s in view.all_series if s.slug in counts],
     )
     return render(request, "home.html", page=context)
+
+
+def _thumbnail(cover: views.Cover | None) -> views.Picture | None:
+    return cover.picture("", views.THUMBNAIL_SIZE) if cover else None
 
 
 # -- series and people -------------------------------------------------------------------------

@@ -105,7 +105,8 @@ class SpeakerView:
 
 # Where a picture is shown, how wide it is there (CSS px) and the `sizes` the browser picks by.
 CARD_SIZE = (96, "(min-width: 40rem) 7.5rem, 6rem")
-PAGE_SIZE_ART = (240, "(min-width: 40rem) 15rem, 9rem")
+THUMBNAIL_SIZE = (48, "3rem")
+PAGE_SIZE_ART = (240, "(min-width: 40rem) 15rem, 6.5rem")
 EAGER_CARDS = 3  # the first cards are above the fold on a phone: not lazy
 
 
