@@ -45,13 +45,15 @@ def site(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 @contextlib.contextmanager
 def tab(browser: Any, size: str = "phone", scheme: str = "light", **options: Any
         ) -> Iterator[Any]:
-    """A page at one of the sizes; JavaScript errors fail the test (as tests/browser.py's)."""
+    """A page at one of the sizes; JavaScript errors and console errors fail the test."""
     width, height = SIZES[size] if size in SIZES else map(int, size.split("x"))
     context = browser.new_context(viewport={"width": width, "height": height},
                                   color_scheme=scheme, **options)
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(f"console: {message.text}")
+            if message.type == "error" else None)  # CSP reports, a missing favicon…
     page.set_default_timeout(10_000)
     try:
         yield page
