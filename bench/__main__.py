@@ -19,7 +19,7 @@ def sections(quick: bool) -> dict[str, object]:
     return {
         "http": lambda: http.run(seconds=3 if quick else 8),
         "ingest": lambda: ingest.run(minutes=5 if quick else 60),
-        "scale": lambda: scale.run(sizes=(1000,) if quick else (1000, 10000)),
+        "scale": lambda: scale.run(sizes=(1000,) if quick else (1000, 10000, 100_000)),
         "changes": lambda: changes.run(size=2000 if quick else 100_000),
         "transcribe": lambda: transcribe.run(window_s=30 if quick else 120,
                                              long_minutes=2 if quick else 10),

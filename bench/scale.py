@@ -22,6 +22,10 @@ from bench.synthetic import WORDS, add_synthetic
 from bench.tools import ROOT, Result, archive_env, embedded_archive
 
 BUDGETS = {"cold_start_s": 3.0, "search_p95_ms": 25.0, "feed_build_s": 1.5}
+# At 100,000 episodes (issue: 100,000 recordings): cold start 5 s, search p95 50 ms, and the
+# serving process within 400 MB.
+BUDGETS_100K = {"cold_start_s": 5.0, "search_p95_ms": 50.0, "feed_build_s": 1.5,
+                "peak_rss_mb": 400.0}
 
 
 def transcript(n: int, rng: random.Random) -> bytes:
@@ -76,7 +80,8 @@ def run(sizes: tuple[int, ...]) -> list[Result]:
         results.append(Result("scale", f"{label}: first start, index from every transcript (s)",
                               first["cold_start_s"], 3.0, "s", higher_is_better=False,
                               extra={k: v for k, v in first.items() if k.endswith("_s")}))
-        for key, budget in BUDGETS.items():
+        budgets = BUDGETS_100K if size >= 100_000 else BUDGETS
+        for key, budget in budgets.items():
             results.append(Result("scale", f"{label}: {key} vs budget {budget:g}",
                                   figures[key], budget, key.rsplit("_", 1)[-1],
                                   higher_is_better=False, target=1.0))
