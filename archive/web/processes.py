@@ -22,6 +22,8 @@ from archive.config import Settings, settings_env
 from archive.job_workers import job_workers as job_worker_process
 from archive.runtime import open_archive
 
+PARENT_VARIABLE = "ARCHIVE_SERVE_PARENT"  # the supervisor's pid, for its children to check
+
 
 def serve_processes(settings: Settings, *, workers: int, demo_if_empty: bool, job_workers: int,
                     options: dict[str, Any]) -> None:
@@ -32,6 +34,7 @@ def serve_processes(settings: Settings, *, workers: int, demo_if_empty: bool, jo
     with open_archive(settings) as archive:
         archive.catalog.upgrade()
         os.environ.update(settings_env(settings))
+        os.environ[PARENT_VARIABLE] = str(os.getpid())
         stop_demo = threading.Event()
         if demo_if_empty and not archive.catalog.refresh().data.episodes:
             threading.Thread(target=_load_demo, args=(archive, stop_demo), daemon=True,
@@ -52,5 +55,7 @@ def from_environment() -> Starlette:
     from archive.web.app import create_app
 
     die_with_parent()
+    if str(os.getppid()) != os.environ.get(PARENT_VARIABLE, str(os.getppid())):
+        os._exit(0)  # the server was stopped while this child started: never run on alone
 
     return create_app(Settings.from_env())
