@@ -65,6 +65,8 @@ def test_the_person_editor_sets_orcid_for_every_episode(archive: Archive,
         assert (marie.orcid, marie.url) == (ORCID, "https://www.lse.ac.uk/people/marie-dupont")
         copy = json.loads(archive.store.get_bytes(f"episodes/{episode.id}/meta.json")[0])
         assert copy["speakers"][0]["orcid"] == ORCID
+    # Their datestamps moved, so an OAI-PMH harvest `from` before the edit gets them again.
+    assert all(data.episodes[e.id].updated_at > e.updated_at for e in (first, second))
     # Roles stay each recording's own.
     assert [data.episodes[e.id].speakers[0].role for e in (first, second)] == ["chair",
                                                                               "speaker"]
