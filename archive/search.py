@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from markupsafe import Markup
 
@@ -77,6 +78,9 @@ CREATE TABLE docs (
 CREATE INDEX docs_sha ON docs (transcript_sha);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+
+
+DISK_CACHE_KIB = 32 * 1024  # an on-disk index keeps at most this much in the process
 
 
 @dataclass(frozen=True)
@@ -197,15 +201,39 @@ def _clean(text: str) -> str:
 
 
 class SearchIndex:
-    """One in-memory index per process; every method is safe to call from many threads."""
+    """One index per process; every method is safe to call from many threads.
 
-    def __init__(self, *, fetch_workers: int = 8) -> None:
-        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+    In memory by default; with `path`, a SQLite file of this process's own (the app keeps it
+    under `ARCHIVE_DATA_DIR`), so a large archive's index lives in the page cache, not in the
+    process: it is only a cache, rebuilt from the bucket's snapshot, so it is written without
+    a journal or fsync.
+    """
+
+    def __init__(self, *, fetch_workers: int = 8, path: Path | None = None) -> None:
+        self._path = path
+        self._db = self._connect()
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()
         self._synced: object = None
         self._fetch_workers = fetch_workers
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._path is None:
+            return sqlite3.connect(":memory:", check_same_thread=False)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(f"PRAGMA cache_size=-{DISK_CACHE_KIB}")
+        return db
+
+    def close(self) -> None:
+        """Close the index, and remove its file when it has one."""
+        with self._lock:
+            self._db.close()
+            if self._path is not None:
+                self._path.unlink(missing_ok=True)
 
     # -- keeping in step with the catalogue ---------------------------------------------
 
@@ -276,7 +304,14 @@ class SearchIndex:
         if version != SCHEMA_VERSION:
             return False
         with self._sync_lock, self._lock:
-            self._db.deserialize(image)
+            if self._path is None:
+                self._db.deserialize(image)
+            else:  # a database file is its image: write it, then open it
+                self._db.close()
+                partial = self._path.with_suffix(".partial")
+                partial.write_bytes(image)
+                partial.replace(self._path)
+                self._db = self._connect()
             self._synced = None
         return True
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -62,11 +64,29 @@ def episodes() -> list[Episode]:
     ]
 
 
-@pytest.fixture
-def index(episodes: list[Episode]) -> SearchIndex:
-    built = SearchIndex()
+@pytest.fixture(params=["memory", "disk"])
+def index(episodes: list[Episode], request: pytest.FixtureRequest,
+          tmp_path: Path) -> Iterator[SearchIndex]:
+    """Every index test runs on both kinds: in memory, and a file of its own (as the app)."""
+    path = tmp_path / "search" / "index.sqlite" if request.param == "disk" else None
+    built = SearchIndex(path=path)
     built.sync(episodes, SERIES, Loader())
-    return built
+    yield built
+    built.close()
+    assert path is None or not path.exists()
+
+
+def test_a_disk_index_restores_a_snapshot_into_its_file(index: SearchIndex,
+                                                        episodes: list[Episode],
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "other" / "index.sqlite"
+    on_disk = SearchIndex(path=path)
+    assert on_disk.restore(index.snapshot())
+    assert path.stat().st_size > 0
+    assert on_disk.sync(episodes, SERIES, Loader()) == 0
+    assert on_disk.search("zeitgeist").total == 1
+    on_disk.close()
+    assert not path.exists()
 
 
 def test_a_title_hit_ranks_above_a_passing_mention(index: SearchIndex,

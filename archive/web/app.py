@@ -139,6 +139,7 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                pages.uninstall(app.state)  # the search index's file goes with the process
 
     return Starlette(
         routes=routes(),

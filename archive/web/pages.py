@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -97,9 +100,26 @@ class PageServices:
 
 
 def install(state: Any) -> None:
-    """The pages' long-lived parts, built once in the app's lifespan."""
-    state.page_services = PageServices(SearchIndex(), Transcripts(state.archive.store),
+    """The pages' long-lived parts, built once in the app's lifespan. The search index is a
+    file of this process's own under ARCHIVE_DATA_DIR (files of processes gone are removed)."""
+    folder = Path(state.archive.settings.data_dir) / "search"
+    _remove_orphaned_indexes(folder)
+    path = folder / f"index-{os.getpid()}-{secrets.token_hex(4)}.sqlite"
+    state.page_services = PageServices(SearchIndex(path=path), Transcripts(state.archive.store),
                                        RenderedPages())
+
+
+def uninstall(state: Any) -> None:
+    services = getattr(state, "page_services", None)
+    if services is not None:
+        services.index.close()
+
+
+def _remove_orphaned_indexes(folder: Path) -> None:
+    for path in folder.glob("index-*.sqlite"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
 
 
 def services(request: Request) -> PageServices:
