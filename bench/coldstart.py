@@ -10,10 +10,12 @@ fixed mix of queries (single words, phrases, names, transcript words, misses).
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import statistics
 import time
+from pathlib import Path
 
 from archive.catalog import Catalog
 from archive.config import Settings
@@ -38,7 +40,8 @@ def main() -> None:
     store = make_store(settings, settings.s3_endpoint)
     view = Catalog(store).refresh()
     loaded = time.perf_counter()
-    index = SearchIndex()
+    # As the app keeps it: a file of this process's own under ARCHIVE_DATA_DIR.
+    index = SearchIndex(path=Path(settings.data_dir) / "search" / f"bench-{os.getpid()}.sqlite")
     restored = load_snapshot(index, store)
     changed = index.sync(view.published, views.series_titles(view),
                          load_cues_for_index(Transcripts(store)))
@@ -64,6 +67,7 @@ def main() -> None:
         index.search(query, limit=20)
         latencies.append((time.perf_counter() - t) * 1000)
     latencies.sort()
+    index.close()
     print(json.dumps({
         "episodes": len(view.published),
         "restored_index": restored,
