@@ -266,7 +266,7 @@ def normalise_licence(licence: str | None) -> str | None:
     return key
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     """A person: as a speaker of an episode (with their role and affiliation there), and as the
     one record per person in `CatalogData.people` (keyed by `slug`), whose name, ORCID iD,
@@ -320,7 +320,7 @@ class Person:
         return found
 
 
-@dataclass
+@dataclass(slots=True)
 class Chapter:
     start: float
     title: str
@@ -347,7 +347,7 @@ class Chapter:
         return dataclasses.asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class MediaFile:
     """One stored object of an episode, with what we know of it and its checksum (fixity)."""
 
@@ -377,7 +377,7 @@ class MediaFile:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-@dataclass
+@dataclass(slots=True)
 class Location:
     name: str
     geo: str = ""  # "geo:46.2044,6.1432"
@@ -404,7 +404,7 @@ class Location:
         return dataclasses.asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Loudness:
     integrated_lufs: float
     true_peak_dbtp: float
@@ -414,7 +414,7 @@ class Loudness:
         return dataclasses.asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Series:
     slug: str
     title: str
@@ -473,7 +473,7 @@ class Series:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Provenance:
     """Where an episode's transcript came from, and when; `model` for automatic ones."""
 
@@ -505,7 +505,7 @@ class Provenance:
         return {"kind": self.kind, "at": self.at.isoformat(), "model": self.model, "by": self.by}
 
 
-@dataclass
+@dataclass(slots=True)
 class Episode:
     """A recording and all that is known of it. Readers see it once the catalogue names it."""
 
@@ -675,7 +675,7 @@ class Episode:
         return {k: v for k, v in self.to_dict().items() if k not in PRIVATE_FIELDS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tombstone:
     """What remains of a deleted episode: enough to say it existed and is gone, nothing of its
     content. Its key names the id, so listing the tombstones lists the deletions."""

@@ -19,6 +19,7 @@ from archive.storage import ObjectStore
 from media import tags
 from tests import media_samples
 from tests.conftest import bucket_listing
+from tests.servers import wait_until
 from tests.test_auth import add_editor, sign_in
 
 
@@ -162,7 +163,8 @@ def test_delete_removes_every_object_and_the_feed_entry(client: TestClient, stor
                                                         episode_id: str) -> None:
     csrf = signed_in(client, store)
     guid = Catalog(store).view().episode(episode_id).guid
-    assert guid in client.get("/feed.xml").text
+    # The app revalidates its catalogue within its window: the episode shows up in the feed.
+    assert wait_until(lambda: guid in client.get("/feed.xml").text, timeout=10)
     deleted = client.post(f"/edit/{episode_id}/delete", data={"csrf": csrf},
                           follow_redirects=False)
     assert deleted.status_code == 303 and deleted.headers["location"] == "/edit?deleted=1"
