@@ -190,7 +190,11 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
     else:
         assert spool[0].stat().st_size == len(upload.data)
     data_files = local_files(Path(settings.data_dir))
-    assert data_files == [str(spool[0].relative_to(settings.data_dir))], data_files
+    # ...and its search index file, a cache that the next process to start removes.
+    dead_index = [name for name in data_files if name.startswith("search/index-")]
+    assert len(dead_index) == 1, data_files
+    assert [name for name in data_files if name not in dead_index] == \
+        [str(spool[0].relative_to(settings.data_dir))], data_files
     work = local_files(server_tmp)
     if moment == "mid-body":
         assert work == []
@@ -204,6 +208,7 @@ def test_web_process_killed_mid_upload(settings: Settings, store: ObjectStore, t
                                       "Content-Type": upload.content_type}, timeout=120)
         assert retried.status_code == 201, retried.text
         assert httpx.get(f"{served.url}/api/episodes").json()["total"] == 1
+        assert not (Path(settings.data_dir) / dead_index[0]).exists()
     assert run_cli(settings, "verify").returncode == 0
 
 

@@ -99,12 +99,12 @@ def test_a_slow_feed_build_delays_only_that_feed(two_series: None, client: TestC
     builds: list[str] = []
     real_render = feeds.render
 
-    def slow_render(view, channel, episodes, settings):  # type: ignore[no-untyped-def]
+    def slow_render(view, channel, episodes, settings, *where):  # type: ignore[no-untyped-def]
         builds.append(channel.title)
         if channel.title == "Roundtables":
             started.set()
             assert release.wait(60), "the test never released the build"
-        return real_render(view, channel, episodes, settings)
+        return real_render(view, channel, episodes, settings, *where)
 
     monkeypatch.setattr(feeds, "render", slow_render)
     with ThreadPoolExecutor(WAITERS + 8) as pool:
