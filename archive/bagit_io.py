@@ -44,6 +44,7 @@ from archive.models import Episode, MediaFile, Series, episode_prefix
 from archive.records import public_record
 from archive.removal import tombstoned
 from archive.runtime import Archive
+from archive.storage import file_sha256
 
 # The library logs each failed checksum as a warning; our error says which bag failed and
 # why in one line, so its own lines would only repeat that on the CLI's stderr.
@@ -51,7 +52,6 @@ logging.getLogger("bagit").setLevel(logging.ERROR)
 BAGIT_VERSION = "1.0"
 OBJECTS = "data/objects/"
 SERIES_COVER = "data/series-cover/"
-CHUNK = 1024 * 1024
 Progress = Callable[[str], None]
 
 
@@ -276,17 +276,11 @@ def _check_payload(bag: Path, local: Path, media: MediaFile) -> None:
     (the bag's own manifest was checked by validation; this ties meta.json to it)."""
     if not local.is_file():
         raise InvalidInput(f"Bag {bag.name} lacks {local.name}, which its meta.json names.")
-    if local.stat().st_size != media.size or _sha256(local) != media.sha256:
+    if local.stat().st_size != media.size or file_sha256(local) != media.sha256:
         raise InvalidInput(f"Bag {bag.name}: {local.name} does not match the checksum in "
                            "its meta.json.")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def import_bags(archive: Archive, source: Path, progress: Progress | None = None

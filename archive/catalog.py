@@ -421,7 +421,7 @@ class Catalog:
             raise StorageError(f"catalog.json cannot be read ({type(error).__name__}); run "
                                "`archive reindex`.") from None
         return CatalogView(data, etag, fmt.Layout(shards, registry_key, members,
-                                                  _removing_times(document.get("retired"))),
+                                                  _retired_since(document.get("retired"))),
                            previous=previous if base is not None else None, changed=changed)
 
     def _fetch(self, keys: list[str]) -> dict[str, bytes]:
@@ -474,7 +474,7 @@ class Catalog:
                 self._forget_segments(plan.written - base_keys(base))
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
                 continue
-            touched = _touched(base.data, data)
+            touched = _touched(data)
             view = CatalogView(_settled(data), stored.etag, plan.layout, previous=base,
                                changed=touched)
             with self._lock:
@@ -649,7 +649,7 @@ def _working_copy(data: CatalogData) -> CatalogData:
     )
 
 
-def _touched(base: CatalogData, data: CatalogData) -> set[str] | None:
+def _touched(data: CatalogData) -> set[str] | None:
     """Ids of the episodes a change may have altered; None when it replaced them all."""
     if isinstance(data.episodes, fmt.TrackedEpisodes):
         return set(data.episodes.touched)
@@ -664,7 +664,7 @@ def _current(data: CatalogData, episode_id: str) -> Episode | None:
 
 def _changed(base: CatalogData, data: CatalogData) -> list[Episode]:
     """Episodes that are new objects after `apply` (for linking people records)."""
-    touched = _touched(base, data)
+    touched = _touched(data)
     ids = touched if touched is not None else set(data.episodes)
     found = (_current(data, i) for i in ids)
     return [e for e in found if e is not None and base.episodes.get(e.id) is not e]
@@ -679,7 +679,7 @@ def _new_keys(base: CatalogData, data: CatalogData) -> set[str]:
         found.update(s.cover.key for s in catalog.series.values() if s.cover)
         return found
 
-    touched = _touched(base, data)
+    touched = _touched(data)
     return keys(data, touched) - keys(base, touched)
 
 
@@ -693,7 +693,7 @@ def _settled(data: CatalogData) -> CatalogData:
 def _plan_write(base: CatalogView, data: CatalogData) -> _Plan:
     """The shards and registry that differ from the snapshot's, and the manifest."""
     old = base.layout
-    touched = _touched(base.data, data)
+    touched = _touched(data)
     members = dict(old.members) if old is not None else {}  # sets replaced, never changed
     if old is None or touched is None:  # format 1, nothing yet, or every episode replaced
         dirty = None
@@ -766,7 +766,7 @@ def _people(items: list[dict[str, Any]]) -> dict[str, Person]:
             for p in items if (slug := str(p.get("slug") or ""))}
 
 
-def _removing_times(raw: Any) -> dict[str, str]:
+def _retired_since(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (raw or {}).items()} if isinstance(raw, dict) else {}
 
 

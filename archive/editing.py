@@ -31,6 +31,7 @@ from archive.errors import ArchiveError, Conflict, InvalidInput, InvalidRecordin
 from archive.ingest import Metadata, resolve_series, tag_delivery
 from archive.models import Episode, MediaFile, Person, Provenance, Series, episode_prefix
 from archive.runtime import Archive
+from archive.storage import file_sha256
 from archive.tasks import URGENT
 
 # Fields an editor may change; id, guid, slug and files are the archive's own.
@@ -44,7 +45,6 @@ TAGGED = frozenset({"title", "description", "speakers", "date", "licence", "seri
                     "language"})
 EDITED_ELSEWHERE = ("Someone else changed this recording while you were editing it; "
                     "reload to see their changes, then make yours again.")
-HASH_CHUNK = 1024 * 1024
 # What enrichment tasks write after publishing (`archive.enrich`), without bumping the revision:
 # an edit that did not touch one of these keeps the value committed meanwhile.
 ENRICHED = ("loudness", "pending", "enrichment_errors", "transcript_provenance",
@@ -284,7 +284,7 @@ def _stored_cover(archive: Archive, episode: Episode) -> bytes | None:
 def _store_file(archive: Archive, change: _Change, role: str, path: Path) -> MediaFile:
     """Upload a changed file of `role` under a new key; the old key retires on commit."""
     old = change.proposed.files[role]
-    sha256 = _sha256(path)
+    sha256 = file_sha256(path)
     if sha256 == old.sha256:
         return old
     key = versioned_key(change.proposed.id, sha256, old.filename)
@@ -338,12 +338,6 @@ def _store_sidecars(archive: Archive, change: _Change, prepared: sidecars.Prepar
                      sidecars.chapters_document(episode), "application/json+chapters")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- committing --------------------------------------------------------------------------------

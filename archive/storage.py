@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 import boto3
@@ -43,6 +44,15 @@ class Stored:
     size: int
     sha256: str
     etag: str
+
+
+def file_sha256(path: Path, chunk: int = 1024 * 1024) -> str:
+    """The SHA-256 of a local file, read in chunks (what the archive keeps for every object)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ObjectStore:
