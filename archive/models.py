@@ -14,7 +14,7 @@ import secrets
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from archive.errors import InvalidInput
@@ -181,6 +181,13 @@ def parse_datetime(value: str | datetime | None) -> datetime | None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def next_revision(previous: datetime) -> datetime:
+    """Now in whole seconds, but always after `previous`: a record changed twice in one second
+    still gets a newer datestamp, so harvesters asking what changed since (OAI-PMH `from`) and
+    editors' open forms (which carry the revision they saw) both notice the second change."""
+    return max(utcnow(), previous.replace(microsecond=0) + timedelta(seconds=1))
 
 
 def normalise_role(role: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from archive import audit, people
 from archive.catalog import CatalogData, person_meta_key
 from archive.errors import ArchiveError, NotFound, StorageError
-from archive.models import Person, utcnow
+from archive.models import Person, next_revision
 from archive.runtime import Archive
 from archive.storage import ObjectStore
 
@@ -62,9 +62,9 @@ def save(archive: Archive, slug: str, changes: PersonChanges, actor: str) -> Per
         if before is None or before.to_dict() != data.people[slug].to_dict():
             # The episodes' records change with it: their datestamps too, so harvesters
             # asking for what changed since (OAI-PMH `from`) see the new name or ORCID iD.
-            now = utcnow()
             for episode in people.appearing(data.episodes, slug):
-                data.episodes[episode.id].updated_at = now
+                changed = data.episodes[episode.id]
+                changed.updated_at = next_revision(changed.updated_at)
         return data.people[slug]
 
     saved = archive.catalog.change(apply, check_new_keys=False)

@@ -24,6 +24,7 @@ from archive.models import (
     CONSENT_STATUSES,
     RIGHTS_STATEMENTS,
     Episode,
+    next_revision,
     normalise_rights,
     parse_datetime,
     slugify,
@@ -69,7 +70,7 @@ def _change(archive: Archive, episode_id: str, edit: Callable[[Episode], None]) 
             raise NotFound("There is no such recording.")
         episode = Episode.from_dict(current.to_dict())  # `apply` may run more than once
         edit(episode)
-        episode.updated_at = utcnow()
+        episode.updated_at = next_revision(episode.updated_at)
         data.episodes[episode_id] = episode
         return episode
 
@@ -169,7 +170,7 @@ def publish_due(archive: Archive, now: datetime | None = None) -> list[Episode]:
         for episode_id in due(data, now):
             episode = Episode.from_dict(data.episodes[episode_id].to_dict())
             episode.publish_at = None
-            episode.updated_at = utcnow()
+            episode.updated_at = next_revision(episode.updated_at)
             if not blocked_by(episode):
                 episode.draft = False
                 episode.published_at = now.replace(microsecond=0)

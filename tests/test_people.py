@@ -4,13 +4,21 @@ per slug shared by every episode, and catalogues written before records existed.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from archive import people
 from archive.catalog import Catalog, CatalogData
 from archive.errors import InvalidInput
-from archive.models import Person, Series, normalise_orcid, orcid_check_digit
+from archive.models import (
+    Person,
+    Series,
+    next_revision,
+    normalise_orcid,
+    orcid_check_digit,
+    utcnow,
+)
 from tests.factories import make_episode
 
 ROUNDTABLES = Series.new("Roundtables")
@@ -139,3 +147,13 @@ def test_a_record_change_touches_only_the_episodes_the_person_speaks_in() -> Non
     assert tracked.touched == {hers.id}
     assert tracked.peek(hers.id).speakers[0].orcid == "0000-0002-1825-0097"
     assert hers.speakers[0].orcid == ""  # the shared snapshot is never mutated
+
+
+def test_a_revision_is_always_newer_than_the_last_even_within_one_second() -> None:
+    """Datestamps are whole seconds: a person edit in the same second as the episode's last
+    change must still move it, or a harvester (and an editor's open form) would miss it."""
+    now = utcnow()
+    assert next_revision(now) > now
+    assert next_revision(now + timedelta(seconds=30)) == now + timedelta(seconds=31)
+    assert next_revision(now.replace(microsecond=999_999)) > now
+    assert next_revision(now - timedelta(days=2)) >= now
