@@ -176,6 +176,14 @@ LOAD_METADATA = """() => {
 }"""
 
 
+def wait_for_time(page: Any, low: float, high: float) -> None:
+    """A function, not an expression: Playwright evaluates an expression string with `eval`
+    when it polls, which the page's CSP (no 'unsafe-eval') refuses."""
+    page.wait_for_function(
+        "([low, high]) => { const t = document.getElementById('player').currentTime;"
+        " return t >= low && t < high; }", arg=[low, high])
+
+
 def load_player(tab: Any) -> None:
     """Load the page player's metadata as a listener's first click would (it has
     preload="none", so nothing is fetched before), and wait for it."""

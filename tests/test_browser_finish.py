@@ -15,7 +15,7 @@ import pytest
 
 from archive.runtime import Archive
 from tests import browser as shared
-from tests.browser import LiveServer, load_player
+from tests.browser import LiveServer, load_player, wait_for_time
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.demo_site import demo_settings, load_enriched_demo
 from tests.screenshots import script_bytes
@@ -64,12 +64,6 @@ def tab(browser: Any, size: str = "phone", scheme: str = "light", **options: Any
 
 def media_time(page: Any) -> float:
     return float(page.evaluate("() => document.getElementById('player').currentTime"))
-
-
-def wait_for_time(page: Any, low: float, high: float) -> None:
-    page.wait_for_function(
-        "([low, high]) => { const t = document.getElementById('player').currentTime;"
-        " return t >= low && t < high; }", arg=[low, high])
 
 
 # -- the home page and artwork ----------------------------------------------------------------

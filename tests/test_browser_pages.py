@@ -20,7 +20,7 @@ from archive.config import Settings
 from archive.models import Person
 from archive.runtime import make_store
 from tests import browser as shared
-from tests.browser import LiveServer, load_player, publish_recording
+from tests.browser import LiveServer, load_player, publish_recording, wait_for_time
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.media_samples import make_recording
 
@@ -62,12 +62,6 @@ def site(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 
 def media_time(page: Any) -> float:
     return float(page.evaluate("document.getElementById('player').currentTime"))
-
-
-def wait_for_time(page: Any, low: float, high: float) -> None:
-    page.wait_for_function(
-        f"(() => {{ const t = document.getElementById('player').currentTime;"
-        f" return t >= {low} && t < {high}; }})()")
 
 
 def open_episode(page: Any, server: LiveServer, slug: str, fragment: str = "") -> None:
