@@ -22,10 +22,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import secrets
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from archive.models import Episode
 
@@ -78,9 +83,56 @@ def registry_body(series: list[dict[str, Any]], people: list[dict[str, Any]]
     return segment_key(REGISTRY_PREFIX, body), body
 
 
+class _ShardDocument(msgspec.Struct):
+    episodes: list[Episode] = []
+
+
+_SHARD_DECODER = msgspec.json.Decoder(_ShardDocument)
+_EPISODE_ID = re.compile(r"[a-z0-9]{6,32}")
+
+
 def read_shard(body: bytes) -> list[Episode]:
-    document = decode(body)
-    return [Episode.from_dict(e) for e in document.get("episodes", [])]
+    """A shard's episodes. A shard holds only what `shard_body` wrote from validated episodes,
+    so it is decoded straight into them (msgspec, ~3x faster than `json` + `from_dict`, which
+    is most of a cold start at 100,000 episodes); anything of another shape (an older writer,
+    a naive date) takes the validating path."""
+    raw = gzip.decompress(body)
+    try:
+        episodes = _SHARD_DECODER.decode(raw).episodes
+    except msgspec.MsgspecError:
+        episodes = None
+    if episodes is None or not all(map(_trusted, episodes)):
+        episodes = [Episode.from_dict(e) for e in json.loads(raw).get("episodes", [])]
+    for episode in episodes:
+        _share_strings(episode)
+    return episodes
+
+
+def _trusted(episode: Episode) -> bool:
+    """What the fast path does not check but the rest of the code relies on: an id fit for a
+    key, and timezone-aware times (naive ones cannot be compared with ours)."""
+    times: list[datetime | None] = [episode.published_at, episode.updated_at, episode.publish_at]
+    if episode.transcript_provenance is not None:
+        times.append(episode.transcript_provenance.at)
+    return (_EPISODE_ID.fullmatch(episode.id) is not None
+            and all(t is None or t.tzinfo is not None for t in times))
+
+
+def _share_strings(episode: Episode) -> None:
+    """Intern the short strings thousands of episodes repeat (speakers, roles, series, tags,
+    file types), so a process holds one copy of each: ~1 KB less per episode."""
+    intern = sys.intern
+    episode.series = intern(episode.series)
+    episode.language = intern(episode.language)
+    episode.episode_type = intern(episode.episode_type)
+    episode.tags = [intern(tag) for tag in episode.tags]
+    for person in episode.speakers:
+        person.name = intern(person.name)
+        person.role = intern(person.role)
+        person.affiliation = intern(person.affiliation)
+    for media in episode.files.values():
+        media.filename = intern(media.filename)
+        media.content_type = intern(media.content_type)
 
 
 @dataclass

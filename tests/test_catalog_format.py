@@ -16,8 +16,10 @@ import pytest
 
 from archive import catalog_format as fmt
 from archive.catalog import CATALOG_KEY, Catalog, CatalogData
+from archive.errors import InvalidInput
+from archive.models import Chapter, Episode, Location, Loudness, Provenance
 from archive.storage import ObjectStore
-from tests.factories import make_episode
+from tests.factories import make_episode, media_file
 
 
 def fill(catalog: Catalog, count: int) -> list[str]:
@@ -178,3 +180,67 @@ def test_lists_carried_over_from_the_last_snapshot_equal_fresh_ones(
         fresh = Catalog(store).refresh()
         assert [e.id for e in snapshot.published] == [e.id for e in fresh.published]
         assert ids[0] not in {e.id for e in snapshot.published}
+
+
+def every_field_episode() -> Any:
+    """An episode with every optional part set, so a decoder that drops one is caught."""
+    episode = make_episode("Trust & \u201cdistrust\u201d \u2014 <b>not markup</b>",
+                           date=date(2024, 5, 2), description="Line one.\nLine two \u00e9\u00e8",
+                           tags=["trust", "nuclear"],
+                           licence="CC-BY-4.0", event="Inaugural lecture", season=2, number=7,
+                           episode_type="bonus", explicit=True)
+    episode.files["artwork"] = media_file(episode.id, "cover.jpg", content_type="image/jpeg",
+                                          width=1400, height=1400, renditions=["320.webp"])
+    episode.files["audio"].bitrate = 128_000
+    episode.chapters = [Chapter(start=0.0, title="Opening"),
+                        Chapter(start=61.5, title="Q&A", end=90.0, url="https://example.org/q")]
+    episode.location = Location(name="Aberystwyth", geo="geo:52.41,-4.08", country="GB")
+    episode.loudness = Loudness(integrated_lufs=-16.2, true_peak_dbtp=-1.1, normalised=True)
+    episode.transcript_provenance = Provenance(kind="automatic", model="base", by="")
+    episode.transcript_language = "en"
+    episode.pending = ["waveform"]
+    episode.enrichment_errors = {"loudness": "decoder said no"}
+    episode.consent = {"nicholas-j-wheeler": "given"}
+    episode.original_sha256 = "ab" * 32
+    episode.source_filename = "talk (final).wav"
+    episode.speakers[0].orcid = "0000-0002-1825-0097"
+    episode.speakers[0].image = "https://example.org/p.jpg"
+    return episode
+
+
+def test_a_shard_reads_back_every_field_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    episodes = [every_field_episode(), make_episode("Plain")]
+    _, body = fmt.shard_body("00", episodes)
+    with monkeypatch.context() as patched:  # the fast path: no validating reader involved
+        patched.setattr(Episode, "from_dict", None)
+        read = fmt.read_shard(body)
+    assert sorted((e.to_dict() for e in read), key=lambda d: d["id"]) == sorted(
+        (e.to_dict() for e in episodes), key=lambda d: d["id"])
+    assert all(e.published_at.tzinfo is not None for e in read)
+    # Strings thousands of episodes repeat are one object in the process.
+    twin = fmt.read_shard(fmt.shard_body("00", [make_episode("Other")])[1])[0]
+    assert twin.speakers[0].affiliation is read[0].speakers[0].affiliation
+
+
+def shard_of_dicts(episodes: list[dict[str, Any]]) -> bytes:
+    return fmt.encode({"version": fmt.VERSION, "shard": "00", "episodes": episodes})
+
+
+def test_an_older_shape_takes_the_validating_path() -> None:
+    """A location written as a bare name, a naive time, a missing field: read as the
+    validating `from_dict` reads them, never as something the rest of the code cannot use."""
+    episode = make_episode("Older shape").to_dict()
+    episode["location"] = "Geneva"
+    episode["updated_at"] = "2020-01-02T03:04:05"
+    del episode["consent"]
+    (read,) = fmt.read_shard(shard_of_dicts([episode]))
+    assert read.location is not None and read.location.name == "Geneva"
+    assert read.updated_at.tzinfo is not None and read.consent == {}
+
+
+@pytest.mark.parametrize("bad_id", ["../../catalog", "A-B", ""])
+def test_a_shard_with_an_id_unfit_for_a_key_is_refused(bad_id: str) -> None:
+    episode = make_episode("Hostile").to_dict()
+    episode["id"] = bad_id
+    with pytest.raises(InvalidInput):
+        fmt.read_shard(shard_of_dicts([episode]))
