@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from archive import catalog_format as fmt
 from archive import people as people_records
 from archive.errors import ArchiveError, Conflict, Duplicate, NotFound, StorageError
-from archive.models import Episode, Person, Series, episode_prefix, utcnow
+from archive.models import Episode, Person, Series, episode_prefix, next_revision, utcnow
 from archive.storage import ObjectStore
 
 log = logging.getLogger("archive.catalog")
@@ -462,7 +462,8 @@ class Catalog:
                                 people_before)
             if check_new_keys:
                 self._check_new_keys(_new_keys(base.data, data), data)
-            data.updated_at = utcnow()
+            # Strictly later than the snapshot it replaces: processes order snapshots by it.
+            data.updated_at = next_revision(base.data.updated_at)
             plan = _plan_write(base, data)
             self.store.put_many([(key, body) for key, body in plan.writes],
                                 fmt.CONTENT_TYPE)

@@ -21,15 +21,19 @@ markers turned into `<mark>`, so no metadata HTML ever reaches a page unescaped.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import html
 import logging
 import re
 import sqlite3
+import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from markupsafe import Markup
@@ -44,7 +48,7 @@ from media.transcripts import parse_transcript
 
 log = logging.getLogger("archive.search")
 
-SCHEMA_VERSION = 1  # bump when SCHEMA or what is indexed changes: old snapshots are ignored
+SCHEMA_VERSION = 2  # bump when SCHEMA or what is indexed changes: old snapshots are ignored
 SNAPSHOT_KEY = "search/index.sqlite"
 SNAPSHOT_TYPE = "application/vnd.sqlite3"
 PRUNE_ATTEMPTS = 5
@@ -76,11 +80,15 @@ CREATE TABLE docs (
     cue_count INTEGER NOT NULL
 );
 CREATE INDEX docs_sha ON docs (transcript_sha);
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
 DISK_CACHE_KIB = 32 * 1024  # an on-disk index keeps at most this much in the process
+BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's batch on a shared file
+SYNC_BATCH = 500  # episodes fetched and written per transaction (bounded memory, short locks)
+HOST_INDEX = f"host-v{SCHEMA_VERSION}.sqlite"  # the index the processes of one host share
 
 
 @dataclass(frozen=True)
@@ -200,90 +208,210 @@ def _clean(text: str) -> str:
     return _UNSAFE.sub(" ", text)
 
 
-class SearchIndex:
-    """One index per process; every method is safe to call from many threads.
 
-    In memory by default; with `path`, a SQLite file of this process's own (the app keeps it
-    under `ARCHIVE_DATA_DIR`), so a large archive's index lives in the page cache, not in the
-    process: it is only a cache, rebuilt from the bucket's snapshot, so it is written without
-    a journal or fsync.
+
+class SearchIndex:
+    """One index per process, or one shared by the processes of a host; every method is safe
+    to call from many threads.
+
+    In memory by default. With `path`, a SQLite file: its pages live in the OS page cache, not
+    in the process. `keep` marks the host's shared file (`for_host`): a restarted process or a
+    new worker opens it and is ready at once, where a per-process file would first download
+    the bucket's snapshot (~12 KB an episode). Writers take turns by SQLite's own lock in
+    small batches; readers never wait for them (WAL). The file is only a cache of the
+    catalogue and the transcripts: it can always be deleted.
     """
 
-    def __init__(self, *, fetch_workers: int = 8, path: Path | None = None) -> None:
+    def __init__(self, *, fetch_workers: int = 8, path: Path | None = None,
+                 keep: bool = False) -> None:
         self._path = path
-        self._db = self._connect()
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        self._keep = keep
+        self._fetch_workers = fetch_workers
         self._sync_lock = threading.Lock()
         self._synced: object = None
-        self._fetch_workers = fetch_workers
+        self._open()
+
+    def _open(self) -> None:
+        self._db = self._connect()
+        # A file has a second connection for writing, so a batch this process writes (or
+        # waits to write) never holds up its own searches.
+        self._writer = self._db if self._path is None else self._connect()
+        self._lock = threading.RLock()
+        self._write_lock = self._lock if self._writer is self._db else threading.RLock()
+        with self._write_lock:
+            exists = self._writer.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'docs'").fetchone()[0]
+            if not exists:
+                self._writer.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
 
     def _connect(self) -> sqlite3.Connection:
         if self._path is None:
-            return sqlite3.connect(":memory:", check_same_thread=False)
+            return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
+                             timeout=BUSY_TIMEOUT_S)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA secure_delete=ON")  # freed pages hold no removed episode's words
         db.execute(f"PRAGMA cache_size=-{DISK_CACHE_KIB}")
         return db
 
+    @classmethod
+    def for_host(cls, folder: Path, store: ObjectStore | None = None, *,
+                 fetch_workers: int = 8) -> SearchIndex:
+        """The index the processes of this host share (`folder/HOST_INDEX`). The first process
+        on a host fills it from the bucket's snapshot, streamed to disk (never held in
+        memory); the others wait for that, then open the same file."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / HOST_INDEX
+        with _host_lock(folder):
+            if not _usable(path):
+                _discard(path)
+                if store is not None:
+                    _download_snapshot(store, path)
+            return cls(path=path, keep=True, fetch_workers=fetch_workers)
+
+    @property
+    def shared(self) -> bool:
+        return self._keep
+
+    @property
+    def folder(self) -> Path | None:
+        """Where this index's file lives (scratch space for snapshots of its size)."""
+        return self._path.parent if self._path is not None else None
+
     def close(self) -> None:
-        """Close the index, and remove its file when it has one."""
-        with self._lock:
+        """Close the index, and remove its file when it is this process's own."""
+        with self._write_lock, self._lock:
             self._db.close()
-            if self._path is not None:
-                self._path.unlink(missing_ok=True)
+            if self._writer is not self._db:
+                self._writer.close()
+            if self._path is not None and not self._keep:
+                _discard(self._path)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection, taking SQLite's write lock at once
+        (other processes' batches first), committed or rolled back as a whole."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
 
     # -- keeping in step with the catalogue ---------------------------------------------
 
     def sync(self, episodes: Iterable[Episode], series_titles: Mapping[str, str],
-             load_cues: CueLoader, *, token: object = None) -> int:
+             load_cues: CueLoader, *, token: object = None,
+             as_of: datetime | None = None, catalogue: str = "") -> int:
         """Make the index hold exactly `episodes`; returns how many episodes changed. `token`
-        (the catalogue snapshot) lets a second call for the same snapshot return at once."""
+        (the catalogue snapshot) lets a second call for the same snapshot return at once.
+        `as_of` (the snapshot's time) keeps a shared index from going back: a process whose
+        snapshot of the same `catalogue` (its guid) is older than the one the index was last
+        brought up to leaves it alone."""
         if token is not None and token is self._synced:
             return 0
         with self._sync_lock:
             if token is not None and token is self._synced:
                 return 0
+            if as_of is not None and not self._claim_as_of(as_of, catalogue):
+                self._synced = token
+                return 0
             wanted = {e.id: (e, episode_version(e, series_titles.get(e.series, "")))
                       for e in episodes}
             indexed = self._indexed_versions()
-            stale = [eid for eid, version in indexed.items()
-                     if wanted.get(eid, (None, None))[1] != version]
+            gone = [eid for eid in indexed if eid not in wanted]
             fresh = [(e, v) for eid, (e, v) in wanted.items() if indexed.get(eid) != v]
-            cues = self._gather_cues([e for e, _ in fresh], load_cues)
-            with self._lock, self._db:
-                for episode_id in stale:
-                    self._remove(episode_id)
-                for episode, version in fresh:
-                    self._add(episode, version, series_titles.get(episode.series, ""),
-                              cues.get(episode.id, ()))
-                if len(fresh) + len(stale) >= OPTIMIZE_AFTER:
+            changed = 0
+            if gone:
+                with self._writing():
+                    changed += sum(self._remove(episode_id) for episode_id in gone)
+            for start in range(0, len(fresh), SYNC_BATCH):
+                changed += self._add_batch(fresh[start:start + SYNC_BATCH], series_titles,
+                                           load_cues)
+            if changed >= OPTIMIZE_AFTER or (gone and changed):
+                # Merging also drops a removed episode's words from the index's segments.
+                with self._writing():
                     self._optimize()
+                if gone:
+                    self._checkpoint()
             self._synced = token
-            return len(fresh) + len(stale)
+            return changed
+
+    def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and empty it, so the pages that held a
+        removed episode's words are overwritten (secure_delete) rather than kept in the log
+        (best effort: a long read in another process can hold it back until the next one)."""
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _claim_as_of(self, as_of: datetime, catalogue: str) -> bool:
+        """Record that the index is being brought up to `as_of`, unless it already reflects a
+        newer snapshot of the same catalogue."""
+        stamp = as_of.astimezone(UTC).isoformat()
+        with self._writing() as db:
+            state = dict(db.execute("SELECT key, value FROM state"))
+            if state.get("catalogue") == catalogue and state.get("as_of", "") > stamp:
+                return False
+            db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                           [("as_of", stamp), ("catalogue", catalogue)])
+        return True
+
+    def _add_batch(self, batch: list[tuple[Episode, str]], series_titles: Mapping[str, str],
+                   load_cues: CueLoader) -> int:
+        """Fetch a batch's transcripts, then write it in one transaction, skipping what
+        another process wrote meanwhile."""
+        cues = self._gather_cues([e for e, _ in batch], load_cues)
+        added = 0
+        with self._writing() as db:
+            current = dict(db.execute(
+                f"SELECT episode_id, version FROM docs WHERE episode_id IN "
+                f"({','.join('?' * len(batch))})", [e.id for e, _ in batch]))
+            for episode, version in batch:
+                if current.get(episode.id) == version:
+                    continue
+                self._remove(episode.id)
+                self._add(episode, version, series_titles.get(episode.series, ""),
+                          cues.get(episode.id, ()))
+                added += 1
+        return added
 
     # -- persistence: a cold start restores the index instead of re-reading every transcript
 
+    def write_snapshot(self, target: Path) -> set[str]:
+        """The whole index as a SQLite file at `target`, holding nothing of removed episodes
+        (segments merged, then copied page by page with VACUUM INTO, never held in memory);
+        returns the episodes it holds."""
+        with self._writing() as db:
+            self._optimize()
+            ids = {row[0] for row in db.execute("SELECT episode_id FROM docs")}
+        target.unlink(missing_ok=True)
+        with self._write_lock:
+            self._writer.execute("VACUUM INTO ?", (str(target),))
+        return ids
+
     def snapshot(self) -> bytes:
-        """The whole index as one SQLite database image, holding nothing of removed episodes."""
+        """The whole index as one SQLite database image (for small indexes and tests)."""
         return self.snapshot_with_ids()[0]
 
     def snapshot_with_ids(self) -> tuple[bytes, set[str]]:
         """The image and the episodes it holds, taken together."""
-        with self._lock:
-            image = self._db.serialize()
-            ids = {row[0] for row in self._db.execute("SELECT episode_id FROM docs")}
-        return _compacted(image), ids
+        with tempfile.TemporaryDirectory(prefix="archive-index-") as folder:
+            target = Path(folder) / "snapshot.sqlite"
+            ids = self.write_snapshot(target)
+            return target.read_bytes(), ids
 
     def episode_ids(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._db.execute("SELECT episode_id FROM docs")}
 
     def forget(self, episode_ids: Iterable[str]) -> None:
-        """Take episodes out of the index (their words stay in freed pages until `snapshot`)."""
-        with self._sync_lock, self._lock, self._db:
+        """Take episodes out of the index (their words stay in old segments until the next
+        merge: `sync` after a removal, or `snapshot`)."""
+        with self._sync_lock, self._writing():
             for episode_id in episode_ids:
                 self._remove(episode_id)
             self._synced = None
@@ -292,7 +420,10 @@ class SearchIndex:
         """Replace the index with a snapshot; False (index unchanged) if it is not usable.
 
         `sync` then brings it up to date, so a snapshot of any age is a valid starting point.
+        Not for a host's shared file, which other processes have open (`for_host` fills it).
         """
+        if self._keep:
+            raise ValueError("a shared index is filled by SearchIndex.for_host")
         try:
             probe = sqlite3.connect(":memory:")
             probe.deserialize(image)
@@ -303,28 +434,29 @@ class SearchIndex:
             return False
         if version != SCHEMA_VERSION:
             return False
-        with self._sync_lock, self._lock:
+        with self._sync_lock, self._write_lock, self._lock:
             if self._path is None:
                 self._db.deserialize(image)
             else:  # a database file is its image: write it, then open it
                 self._db.close()
+                self._writer.close()
+                _discard(self._path)
                 partial = self._path.with_suffix(".partial")
                 partial.write_bytes(image)
                 partial.replace(self._path)
-                self._db = self._connect()
+                self._open()
             self._synced = None
         return True
-
 
     def _optimize(self) -> None:
         """Merge the index segments after a big load: lookups then seek in one b-tree instead
         of dozens (a second for 10,000 episodes, and it halves search latency)."""
-        self._db.execute("INSERT INTO episodes (episodes) VALUES ('optimize')")
-        self._db.execute("INSERT INTO cues (cues) VALUES ('optimize')")
+        self._writer.execute("INSERT INTO episodes (episodes) VALUES ('optimize')")
+        self._writer.execute("INSERT INTO cues (cues) VALUES ('optimize')")
 
     def _indexed_versions(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._db.execute("SELECT episode_id, version FROM docs"))
+        with self._write_lock:
+            return dict(self._writer.execute("SELECT episode_id, version FROM docs"))
 
     def _gather_cues(self, episodes: list[Episode], load_cues: CueLoader
                      ) -> dict[str, Sequence[Cue]]:
@@ -372,32 +504,35 @@ class SearchIndex:
                 (low, high)).fetchall()
         return [Cue(float(start), float(start), text) for start, text in rows]
 
-    def _remove(self, episode_id: str) -> None:
-        row = self._db.execute("SELECT doc FROM docs WHERE episode_id = ?",
-                               (episode_id,)).fetchone()
+    def _remove(self, episode_id: str) -> int:
+        """Within a write transaction: take one episode out; 1 if it was there."""
+        db = self._writer
+        row = db.execute("SELECT doc FROM docs WHERE episode_id = ?", (episode_id,)).fetchone()
         if row is None:
-            return
+            return 0
         low, high = _cue_range(row[0])
-        self._db.execute("DELETE FROM cues WHERE rowid BETWEEN ? AND ?", (low, high))
-        self._db.execute("DELETE FROM episodes WHERE rowid = ?", (row[0],))
-        self._db.execute("DELETE FROM docs WHERE doc = ?", (row[0],))
+        db.execute("DELETE FROM cues WHERE rowid BETWEEN ? AND ?", (low, high))
+        db.execute("DELETE FROM episodes WHERE rowid = ?", (row[0],))
+        db.execute("DELETE FROM docs WHERE doc = ?", (row[0],))
+        return 1
 
     def _add(self, episode: Episode, version: str, series_title: str,
              cues: Sequence[Cue]) -> None:
+        db = self._writer
         transcript = episode.files.get("transcript")
         sha = transcript.sha256 if transcript and cues else ""
-        cursor = self._db.execute(
+        cursor = db.execute(
             "INSERT INTO docs (episode_id, version, transcript_sha, cue_count) VALUES (?,?,?,?)",
             (episode.id, version, sha, len(cues)))
         doc = cursor.lastrowid
         assert doc is not None
-        self._db.execute(
+        db.execute(
             "INSERT INTO episodes (rowid, title, speakers, affiliations, series, tags, "
             "description, transcript) VALUES (?,?,?,?,?,?,?,?)",
             (doc, *_metadata_columns(episode, series_title),
              transcript_terms(cues)))
         low, _ = _cue_range(doc)
-        self._db.executemany(
+        db.executemany(
             "INSERT INTO cues (rowid, text, start) VALUES (?,?,?)",
             ((low + n, _clean(c.text), c.start) for n, c in enumerate(cues[: 1 << CUE_BITS])))
 
@@ -451,20 +586,55 @@ class SearchIndex:
         )
 
 
-def _compacted(image: bytes) -> bytes:
-    """A copy of the image with no trace of deleted rows. SQLite 3.40's FTS5 has no
-    secure-delete: a removed row's words stay in older index segments and freed pages, so the
-    segments are merged (`optimize` drops deleted entries) and the file rebuilt (VACUUM)."""
-    db = sqlite3.connect(":memory:")
+def _usable(path: Path) -> bool:
+    """Whether a file is an index of this schema that SQLite can read."""
+    if not path.exists():
+        return False
     try:
-        db.deserialize(image)
-        with db:
-            db.execute("INSERT INTO episodes (episodes) VALUES ('optimize')")
-            db.execute("INSERT INTO cues (cues) VALUES ('optimize')")
-        db.execute("VACUUM")
-        return db.serialize()
-    finally:
-        db.close()
+        db = sqlite3.connect(path)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT count(*) FROM docs").fetchone()
+            return bool(version == SCHEMA_VERSION)
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+
+
+def _discard(path: Path) -> None:
+    """An index file and SQLite's companions (write-ahead log, shared memory)."""
+    for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm"),
+                      path.with_suffix(".partial")):
+        companion.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _host_lock(folder: Path) -> Iterator[None]:
+    """One process at a time sets up the host's index (the others wait, then open it)."""
+    with open(folder / "host.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _download_snapshot(store: ObjectStore, path: Path) -> bool:
+    """The bucket's snapshot written to `path` as it arrives; False (nothing written) when
+    there is none or it is not a usable index."""
+    partial = path.with_suffix(".partial")
+    try:
+        with open(partial, "wb") as stream:
+            store.download_to(SNAPSHOT_KEY, stream)
+    except ArchiveError:
+        partial.unlink(missing_ok=True)
+        return False
+    if not _usable(partial):
+        partial.unlink(missing_ok=True)
+        return False
+    partial.replace(path)
+    return True
 
 
 def _cue_range(doc: int) -> tuple[int, int]:
@@ -532,13 +702,15 @@ def save_snapshot(index: SearchIndex, store: ObjectStore,
     index predates a delete or unpublish: what it put back is pruned again at once.
     """
     try:
-        image, ids = index.snapshot_with_ids()
-        store.put_bytes(SNAPSHOT_KEY, image, SNAPSHOT_TYPE)
+        with tempfile.TemporaryDirectory(prefix="snapshot-", dir=index.folder) as folder:
+            image = Path(folder) / "snapshot.sqlite"
+            ids = index.write_snapshot(image)
+            store.upload_file(SNAPSHOT_KEY, image, SNAPSHOT_TYPE)  # streamed, in parts
         if published is not None:
             current = set(published())
             if ids - current:
                 prune_snapshot(store, current)
-    except ArchiveError as error:
+    except (ArchiveError, OSError, sqlite3.Error) as error:
         log.warning("search snapshot not saved: %s", error)
 
 

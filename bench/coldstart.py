@@ -1,7 +1,9 @@
 """One cold start, measured in a fresh process: load the catalogue, build search, build the feed.
 
-Search starts from the index snapshot in the bucket when there is one (as the app does) and
-leaves one behind after a large change, so the first run measures a from-scratch build.
+Search opens the host's shared index file as the app does (`SearchIndex.for_host`): the first
+run on a host builds it from every transcript and leaves a snapshot in the bucket; a restart
+opens the file as it is; with `--fresh-host` the file is removed first, so the run streams the
+bucket's snapshot to disk (a new machine).
 
 Run by bench/scale.py; prints one JSON object. Search latency is measured here too, over a
 fixed mix of queries (single words, phrases, names, transcript words, misses).
@@ -10,10 +12,11 @@ fixed mix of queries (single words, phrases, names, transcript words, misses).
 from __future__ import annotations
 
 import json
-import os
 import random
 import resource
+import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +27,6 @@ from archive.search import (
     OPTIMIZE_AFTER,
     SearchIndex,
     Transcripts,
-    load_snapshot,
     save_snapshot,
 )
 from archive.web import feeds, views
@@ -36,15 +38,19 @@ QUERIES = 400
 
 def main() -> None:
     settings = Settings.from_env()
+    folder = Path(settings.data_dir) / "search"
+    if "--fresh-host" in sys.argv:
+        shutil.rmtree(folder, ignore_errors=True)
+    had_index = folder.exists()
     started = time.perf_counter()
     store = make_store(settings, settings.s3_endpoint)
     view = Catalog(store).refresh()
     loaded = time.perf_counter()
-    # As the app keeps it: a file of this process's own under ARCHIVE_DATA_DIR.
-    index = SearchIndex(path=Path(settings.data_dir) / "search" / f"bench-{os.getpid()}.sqlite")
-    restored = load_snapshot(index, store)
+    index = SearchIndex.for_host(folder, store)  # as the app keeps it
+    restored = not had_index and len(index) > 0
     changed = index.sync(view.published, views.series_titles(view),
-                         load_cues_for_index(Transcripts(store)))
+                         load_cues_for_index(Transcripts(store)), token=view,
+                         as_of=view.updated_at, catalogue=view.data.guid)
     indexed = time.perf_counter()
     if changed >= OPTIMIZE_AFTER:
         save_snapshot(index, store)  # as the app does: the next cold start restores it
@@ -71,6 +77,7 @@ def main() -> None:
     print(json.dumps({
         "episodes": len(view.published),
         "restored_index": restored,
+        "host_index": had_index,
         "reindexed_episodes": changed,
         "load_s": loaded - started,
         "search_build_s": indexed - loaded,

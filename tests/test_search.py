@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from archive.models import Episode, MediaFile, Person
 from archive.search import (
+    HOST_INDEX,
     Cue,
     Query,
     SearchIndex,
@@ -201,3 +202,76 @@ def test_snapshots_round_trip_through_the_bucket(store: ObjectStore, index: Sear
     save_snapshot(index, store)
     assert load_snapshot(fresh, store)
     assert len(fresh) == len(episodes)
+
+
+# -- the index the processes of a host share ------------------------------------------------------
+
+
+def file_bytes(path: Path) -> bytes:
+    """The index file and its write-ahead log, as they are on disk."""
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def test_processes_on_a_host_share_one_index_file(store: ObjectStore, episodes: list[Episode],
+                                                  tmp_path: Path) -> None:
+    """The first process streams the bucket's snapshot into the host's file; a second opens
+    the same file (nothing downloaded, nothing fetched), and what one syncs the other finds."""
+    built = SearchIndex()
+    built.sync(episodes[:2], SERIES, Loader())
+    save_snapshot(built, store)
+    folder = tmp_path / "search"
+    first = SearchIndex.for_host(folder, store)
+    assert first.shared and len(first) == 2  # from the snapshot
+    store.delete("search/index.sqlite")
+    second = SearchIndex.for_host(folder, store)  # the file as it is, no snapshot needed
+    assert len(second) == 2
+    loader = Loader()
+    assert first.sync(episodes, SERIES, loader) == 1
+    assert second.sync(episodes, SERIES, loader) == 0  # already there
+    assert loader.calls == Counter({"sha-b": 1})
+    assert second.search("zeitgeist").total == 1
+    for index in (first, second):
+        index.close()
+    assert (folder / HOST_INDEX).exists()  # a cache the next process opens
+    with pytest.raises(ValueError):
+        SearchIndex.for_host(folder).restore(built.snapshot())
+
+
+def test_a_broken_host_file_is_replaced_by_the_snapshot(store: ObjectStore,
+                                                        episodes: list[Episode],
+                                                        tmp_path: Path) -> None:
+    built = SearchIndex()
+    built.sync(episodes, SERIES, Loader())
+    save_snapshot(built, store)
+    folder = tmp_path / "search"
+    folder.mkdir()
+    (folder / HOST_INDEX).write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+    index = SearchIndex.for_host(folder, store)
+    assert len(index) == 3 and index.search("zeitgeist").total == 1
+
+
+def test_a_process_with_an_older_snapshot_leaves_the_shared_index_alone(
+        episodes: list[Episode], tmp_path: Path) -> None:
+    """Processes revalidate the catalogue at different moments: one still holding the
+    snapshot before an edit or a delete must not put the old words back."""
+    newer, older = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC), datetime(2026, 12, 3, 12,
+                                                                         tzinfo=UTC)
+    index = SearchIndex.for_host(tmp_path / "search")
+    assert index.sync(episodes[:2], SERIES, Loader(), as_of=newer, catalogue="c1") == 2
+    assert index.sync(episodes, SERIES, Loader(), as_of=older, catalogue="c1") == 0
+    assert index.search("zeitgeist").total == 0
+    # Another catalogue (the data folder pointed at another bucket) is not "older".
+    assert index.sync(episodes, SERIES, Loader(), as_of=older, catalogue="c2") == 1
+    assert index.search("zeitgeist").total == 1
+
+
+def test_a_removed_episode_leaves_no_words_in_the_host_file(episodes: list[Episode],
+                                                           tmp_path: Path) -> None:
+    index = SearchIndex.for_host(tmp_path / "search")
+    index.sync(episodes, SERIES, Loader())
+    path = tmp_path / "search" / HOST_INDEX
+    assert b"zeitgeist" in file_bytes(path)
+    index.sync(episodes[:2], SERIES, Loader())
+    assert index.search("zeitgeist").total == 0
+    assert b"zeitgeist" not in file_bytes(path)
+    assert b"Diplomacy" not in file_bytes(path)

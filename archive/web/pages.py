@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -100,13 +98,14 @@ class PageServices:
 
 
 def install(state: Any) -> None:
-    """The pages' long-lived parts, built once in the app's lifespan. The search index is a
-    file of this process's own under ARCHIVE_DATA_DIR (files of processes gone are removed)."""
+    """The pages' long-lived parts, built once in the app's lifespan. The search index is the
+    file the processes of this host share under ARCHIVE_DATA_DIR/search: the first process on
+    a host streams the bucket's snapshot into it, the others open it as it is."""
     folder = Path(state.archive.settings.data_dir) / "search"
     _remove_orphaned_indexes(folder)
-    path = folder / f"index-{os.getpid()}-{secrets.token_hex(4)}.sqlite"
-    state.page_services = PageServices(SearchIndex(path=path), Transcripts(state.archive.store),
-                                       RenderedPages())
+    index = SearchIndex.for_host(folder, state.archive.store)
+    state.page_services = PageServices(index, Transcripts(state.archive.store), RenderedPages(),
+                                       restored=True)
 
 
 def uninstall(state: Any) -> None:
@@ -116,7 +115,8 @@ def uninstall(state: Any) -> None:
 
 
 def _remove_orphaned_indexes(folder: Path) -> None:
-    for path in folder.glob("index-*.sqlite"):
+    """Per-process index files of earlier versions (`index-<pid>-…`) whose process is gone."""
+    for path in folder.glob("index-*"):
         pid = path.name.split("-")[1]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             path.unlink(missing_ok=True)
@@ -317,7 +317,8 @@ def sync_index(found: PageServices, view: CatalogView, store: ObjectStore) -> No
             load_snapshot(found.index, store)
             found.restored = True
     changed = found.index.sync(view.published, views.series_titles(view),
-                               load_cues_for_index(found.transcripts), token=view)
+                               load_cues_for_index(found.transcripts), token=view,
+                               as_of=view.updated_at, catalogue=view.data.guid)
     if changed >= OPTIMIZE_AFTER:
         # Pruned again if a delete or unpublish landed after this index was synced.
         save_snapshot(found.index, store,
