@@ -11,7 +11,7 @@ import binascii
 import heapq
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
@@ -106,12 +106,9 @@ def build_feed(
 ) -> bytes:
     """RSS 2.0 bytes (UTF-8) of the published episodes with audio, newest first (at most
     `limit`); with `fragments`, items unchanged since the last build are reused."""
-    candidates = (e for e in episodes if not e.draft and e.audio is not None)
-    included = (heapq.nlargest(limit, candidates, key=_newest_first_key) if limit is not None
-                else sorted(candidates, key=_newest_first_key, reverse=True))
+    included = feed_episodes(episodes, limit)
     titles = series_titles or {}
-    head = _feed_generator(channel, last_build=_last_change(included)).rss_str(
-        pretty=True, encoding="UTF-8", xml_declaration=True)
+    head, tail = feed_frame(channel, included)
     kept = fragments.items if fragments is not None and fragments.channel == channel else {}
     items: dict[int, tuple[Episode, str | None, bytes]] = {}
     missing = []
@@ -122,13 +119,39 @@ def build_feed(
             items[id(episode)] = found
         else:
             missing.append(episode)
-    for episode, body in zip(missing, _items(channel, missing, urls, titles), strict=True):
+    for episode, body in zip(missing, item_fragments(channel, missing, urls, titles),
+                             strict=True):
         items[id(episode)] = (episode, titles.get(episode.series), body)
     if fragments is not None:
         fragments.channel, fragments.items = channel, items
-    end = head.rindex(b"</channel>")
-    body = b"".join(b"    " + items[id(e)][2] + b"\n" for e in included)
-    return head[:end].rstrip(b" ") + body + b"  " + head[end:]
+    return head + b"".join(item_line(items[id(e)][2]) for e in included) + tail
+
+
+def feed_episodes(episodes: Iterable[Episode], limit: int | None = None) -> list[Episode]:
+    """What a feed carries: published episodes with audio, newest first, at most `limit`."""
+    candidates = (e for e in episodes if not e.draft and e.audio is not None)
+    return (heapq.nlargest(limit, candidates, key=_newest_first_key) if limit is not None
+            else sorted(candidates, key=_newest_first_key, reverse=True))
+
+
+def feed_frame(channel: Channel, included: Sequence[Episode]) -> tuple[bytes, bytes]:
+    """The document before its first item and after its last, so items (built once and
+    kept) are joined or streamed between them."""
+    whole = _feed_generator(channel, last_build=_last_change(included)).rss_str(
+        pretty=True, encoding="UTF-8", xml_declaration=True)
+    end = whole.rindex(b"</channel>")
+    return whole[:end].rstrip(b" "), b"  " + whole[end:]
+
+
+def item_line(item: bytes) -> bytes:
+    """An item as it stands in the document (indented, one per line)."""
+    return b"    " + item + b"\n"
+
+
+def item_fragments(channel: Channel, episodes: Sequence[Episode], urls: FeedUrls,
+                   titles: Mapping[str, str]) -> list[bytes]:
+    """Each episode's `<item>` as feedgen writes it (see `_items`)."""
+    return _items(channel, episodes, urls, titles)
 
 
 def _items(channel: Channel, episodes: Sequence[Episode], urls: FeedUrls,

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -43,6 +44,7 @@ from archive.web import (
     uploads,
 )
 from archive.web import stats as stats_pages
+from archive.web.feed_files import FeedFolder
 from archive.web.guard import SessionMiddleware
 from archive.web.security import SecurityHeadersMiddleware
 from archive.web.templating import make_templates, static_dir
@@ -121,6 +123,7 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
             app.state.templates = make_templates(settings)
             sharing.install(app.state.templates)
             pages.install(app.state)
+            app.state.feed_folder = FeedFolder(Path(settings.data_dir))  # long feeds' files
             guard.install(app.state)
             refresher = asyncio.create_task(_revalidate(archive.catalog, settings.catalog_ttl))
             warming = asyncio.create_task(pages.warm_up(app))
@@ -139,7 +142,8 @@ def create_app(settings: Settings, *, demo_if_empty: bool = False, job_workers: 
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                pages.uninstall(app.state)  # the search index's file goes with the process
+                pages.uninstall(app.state)  # closes the search index (the host keeps its file)
+                app.state.feed_folder.close()
 
     return Starlette(
         routes=routes(),

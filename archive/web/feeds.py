@@ -4,9 +4,10 @@ Podcast apps and aggregators poll feeds every few minutes, so each feed is rende
 catalogue snapshot (`CatalogView.cached`) together with its gzip form and a strong ETag; a request
 then does no XML work, and an unchanged feed is a 304 or the very same bytes.
 
-A build (3.7 s for 10,000 items) runs in one worker thread per feed; the requests that arrive
-meanwhile await that same build on the event loop, holding no thread, so a slow feed delays only
-its own requests, never a page, another feed or /static.
+A build runs in one worker thread per feed; the requests that arrive meanwhile await that same
+build on the event loop, holding no thread, so a slow feed delays only its own requests, never a
+page, another feed or /static. Items are built once and kept (`feeds.Fragments`); a long series
+or person feed is written to local files and streamed (`archive/web/feed_files.py`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
 
 from archive.catalog import CatalogView, PersonSummary
 from archive.config import Settings
 from archive.models import LICENCE_URLS, Episode, Series
+from archive.web.feed_files import STREAM_ITEMS, FeedFile, FeedFolder, write_feed
 from archive.web.http import accepts_gzip, http_date, is_not_modified
 from archive.web.media import catalog_view, series_cover_path, site_cover
 from feeds import BaseUrls, Channel, Fragments, build_feed, podcast_guid
+from feeds.build import feed_episodes
 
 FEED_TYPE = "application/rss+xml; charset=utf-8"
 FEED_MAX_AGE = 60
@@ -42,19 +45,30 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RenderedFeed:
-    """A feed ready to send: both encodings and their validators, each computed once."""
+    """A feed ready to send: both encodings and their validators, each computed once. A long
+    feed is a pair of local files (`file`) streamed in chunks; `body` is then empty."""
 
     body: bytes
     etag: str
     last_modified: datetime
-    # Filled on the first request that accepts gzip, not at build time (a 10,000-item feed is
-    # ~30 MB). Not a cached_property: on Python 3.11 those share one lock across instances.
+    file: FeedFile | None = None
+    # Filled on the first request that accepts gzip, not at build time. Not a
+    # cached_property: on Python 3.11 those share one lock across instances.
     _gzipped: list[bytes] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(cls, body: bytes, last_modified: datetime) -> RenderedFeed:
         tag = hashlib.sha256(body).hexdigest()[:32]
         return cls(body, f'"{tag}"', last_modified)
+
+    @classmethod
+    def streamed(cls, file: FeedFile, last_modified: datetime) -> RenderedFeed:
+        return cls(b"", f'"{file.digest[:32]}"', last_modified, file)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the gzip form is ready (a file's always is)."""
+        return self.file is not None or bool(self._gzipped)
 
     @property
     def gzipped(self) -> bytes:
@@ -171,11 +185,19 @@ def fragments_of(kind: str, slug: str) -> Fragments:
 
 
 def render(view: CatalogView, channel: Channel, episodes: list[Episode], settings: Settings,
-           kind: str = "archive", slug: str = "") -> RenderedFeed:
+           kind: str = "archive", slug: str = "", folder: FeedFolder | None = None
+           ) -> RenderedFeed:
+    """The feed's bytes, or with `folder` and more than `STREAM_ITEMS` items, its files."""
     titles = {s.slug: s.title for s in view.all_series}
     if kind == "archive" and settings.feed_limit:
         episodes = episodes[:settings.feed_limit]  # the newest (`view.published` is sorted)
-    body = build_feed(channel, episodes, feed_urls(settings), series_titles=titles,
+    included = feed_episodes(episodes)
+    if folder is not None and len(included) > STREAM_ITEMS:
+        built = write_feed(folder.path, channel, included, feed_urls(settings), titles,
+                           folder.previous((kind, slug)))
+        folder.replace((kind, slug), built)
+        return RenderedFeed.streamed(built, view.updated_at)
+    body = build_feed(channel, included, feed_urls(settings), series_titles=titles,
                       fragments=fragments_of(kind, slug))
     # The snapshot's time, not the newest episode's: a deletion must change it too.
     return RenderedFeed.of(body, view.updated_at)
@@ -194,9 +216,10 @@ async def rendered_feed(request: Request, kind: str, slug: str = "") -> Rendered
         cover = await site_cover(request)
         channel, episodes = feed_source(view, settings, kind, slug,
                                         settings.base_url + cover.path)
+        folder = getattr(request.app.state, "feed_folder", None)
         feed = await built_once(view, key, lambda: render(view, channel, episodes, settings,
-                                                          kind, slug))
-    if accepts_gzip(request.headers.get("accept-encoding")) and not feed._gzipped:
+                                                          kind, slug, folder))
+    if accepts_gzip(request.headers.get("accept-encoding")) and not feed.compressed:
         ready = feed  # compress once, off the event loop
         await built_once(view, ("feed-gzip", kind, slug), lambda: ready.gzipped)
     return feed
@@ -239,12 +262,32 @@ def feed_response(request: Request, feed: RenderedFeed) -> Response:
     }
     if is_not_modified(request.headers, (feed.etag, feed.gzip_etag), feed.last_modified):
         return Response(status_code=304, headers=headers)
+    if feed.file is not None:
+        return _streamed_response(request, feed.file, gzipped, headers)
     body = feed.gzipped if gzipped else feed.body
     headers["Content-Type"] = FEED_TYPE
     headers["Content-Length"] = str(len(body))
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     return Response(None if request.method == "HEAD" else body, headers=headers)
+
+
+def _streamed_response(request: Request, file: FeedFile, gzipped: bool,
+                       headers: dict[str, str]) -> Response:
+    """A long feed from its file, in chunks; opened now, so a newer build removing the file
+    does not cut the response short."""
+    headers["Content-Type"] = FEED_TYPE
+    headers["Content-Length"] = str(file.gz_size if gzipped else file.size)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    if request.method == "HEAD":
+        return Response(None, headers=headers)
+    try:
+        chunks = file.open(gzipped)
+    except FileNotFoundError:  # replaced twice since this snapshot: the client asks again
+        return Response("The feed was just rebuilt; try again.", status_code=503,
+                        headers={"Retry-After": "1", "Cache-Control": "no-store"})
+    return StreamingResponse(chunks, headers=headers)
 
 
 async def archive_feed(request: Request) -> Response:
