@@ -15,7 +15,10 @@ archive:
 - before moving, it claims the keys in the catalogue (`removing`), so a commit that races
   it is refused rather than published with a missing file (see `Catalog.claim_for_removal`);
 - what a delete left behind (a tombstone says the episode was deleted) is removed outright:
-  that finishes the delete, and a takedown keeps no copy in the trash.
+  that finishes the delete, and a takedown keeps no copy in the trash;
+- catalogue segments (`catalog/…`) the manifest neither names nor keeps for readers (a writer
+  stopped between writing its segments and the manifest) are orphans too, but only once older
+  than `SEGMENT_GRACE` whatever `--grace` says: a change in progress has written them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from archive import catalog_format as fmt
 from archive import people, person_edits, removal
 from archive.catalog import MISSING, Catalog, CatalogData, CatalogView, meta_key
 from archive.errors import ArchiveError, Conflict, NotFound, StorageError
@@ -38,6 +42,7 @@ TRASH_PREFIX = "trash/"
 DEFAULT_GRACE = timedelta(days=1)
 MAX_TRASH_SHARE = 0.10  # of the objects under episodes/ and series/, per repair
 MAX_LOST_SHARE = 0.10  # of the episodes in the bucket the catalogue may fail to name
+SEGMENT_GRACE = timedelta(seconds=fmt.RETIRED_GRACE_S)  # unnamed segments younger: in use
 
 
 @dataclass
@@ -80,22 +85,35 @@ def verify(
     cutoff = datetime.now(UTC) - grace
     listing = [info for prefix in (EPISODES_PREFIX, SERIES_PREFIX)
                for info in catalog.store.list(prefix)]
+    segments = list(catalog.store.list(fmt.SEGMENT_PREFIX))
     deleted = removal.tombstoned(catalog.store)
-    data = _readable(catalog).data  # after listing: commits that landed meanwhile count
+    view = _readable(catalog)  # after listing: commits that landed meanwhile count
+    data = view.data
     survey = _survey(listing, data, deleted, cutoff)
+    unnamed = _unnamed_segments(segments, view, min(cutoff, datetime.now(UTC) - SEGMENT_GRACE))
     if repair:
         _refuse_if_unsafe(survey, force)  # before anything is written
     trash = _trash_index(catalog) if repair else {}
     _check_named(catalog, data, report, repair, checksums, trash, progress)
     _report_inconsistencies(report, data, survey, deleted, cutoff)
     if not repair:
-        report.orphans.extend(survey.orphans)
+        report.orphans.extend([*survey.orphans, *unnamed])
         _unfinished_uploads(catalog, report, repair, cutoff)
         return report
     _unfinished_uploads(catalog, report, repair, cutoff)
     _finish_deletions(catalog, report, survey)
-    report.trashed = move_to_trash(catalog, survey.orphans)
+    report.trashed = move_to_trash(catalog, [*survey.orphans, *unnamed])
     return report
+
+
+def _unnamed_segments(listing: list[ObjectInfo], view: CatalogView,
+                      cutoff: datetime) -> list[str]:
+    """Segments under `catalog/` that the manifest does not name or keep for readers."""
+    if view.layout is None:  # format 1: everything is in catalog.json
+        return []
+    kept = view.layout.named() | set(view.layout.retired)
+    return [info.key for info in listing if info.key not in kept
+            and info.last_modified is not None and info.last_modified < cutoff]
 
 
 def _readable(catalog: Catalog) -> CatalogView:

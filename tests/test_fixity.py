@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from archive import editing, removal
+from archive import editing, fixity, removal
 from archive.catalog import Catalog, CatalogData
 from archive.errors import ArchiveError, Conflict
 from archive.fixity import empty_trash, reindex, verify
@@ -242,3 +242,27 @@ def test_an_edit_claims_what_it_retires_and_withdraws_after(archive: Archive,
     assert edited.files["audio"].key != episode.files["audio"].key
     assert not store.exists(episode.files["audio"].key)
     assert Catalog(store).refresh().data.removing == {}
+
+
+def test_catalogue_segments_no_manifest_names_are_orphans_once_old(
+        store: ObjectStore, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that stopped between its segments and the manifest leaves segments nobody
+    names: repair moves them to the trash, never a named or retired one, and never one a change
+    in progress may be about to name (younger than SEGMENT_GRACE, whatever --grace says)."""
+    publish(catalog, "Kept")
+    publish(catalog, "Another", b"other audio")  # retires segments the first change wrote
+    view = catalog.refresh()
+    assert view.layout is not None and view.layout.retired
+    stray = "catalog/shards/00/0123456789abcdef-deadbeef.json.gz"
+    store.put_bytes(stray, b"a segment of a change that never landed", "application/gzip")
+    assert stray not in verify(catalog, grace=NOW).orphans  # too young to be anyone's garbage
+    monkeypatch.setattr(fixity, "SEGMENT_GRACE", timedelta(0))
+    assert verify(catalog, grace=NOW).orphans == [stray]
+    report = verify(catalog, repair=True, grace=NOW, force=True)
+    assert [key for key, _ in report.trashed] == [stray]
+    assert not store.exists(stray)
+    after = catalog.refresh()
+    assert after.layout is not None
+    for key in (*after.layout.named(), *after.layout.retired):
+        assert store.exists(key), key
+    assert Catalog(store).refresh().data.episodes.keys() == view.data.episodes.keys()
