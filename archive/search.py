@@ -58,6 +58,11 @@ TOKENIZER = "porter unicode61 remove_diacritics 2"
 # transcript.
 WEIGHTS = (10.0, 6.0, 3.0, 3.0, 5.0, 2.0, 1.0)
 METADATA_COLUMNS = "{title speakers affiliations series tags description}"
+RANKING = f"bm25(episodes, {', '.join(map(str, WEIGHTS))})"
+# bm25 scores every match (~1 µs each, 100 ms for a word in all of 100,000 episodes): a query
+# matching more than this lists the newest in the index first (docs are added oldest first,
+# so that is the newest published, then the latest changed), which costs nothing.
+RANKED_MATCHES = 5_000
 MAX_TERMS = 16
 OPTIMIZE_AFTER = 50  # changed episodes in one sync
 MAX_QUERY_CHARS = 300
@@ -86,6 +91,7 @@ PRAGMA user_version = {SCHEMA_VERSION};
 
 
 DISK_CACHE_KIB = 32 * 1024  # an on-disk index keeps at most this much in the process
+WRITER_CACHE_KIB = 8 * 1024  # and its writing connection this much (writes are batches)
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's batch on a shared file
 SYNC_BATCH = 500  # episodes fetched and written per transaction (bounded memory, short locks)
 HOST_INDEX = f"host-v{SCHEMA_VERSION}.sqlite"  # the index the processes of one host share
@@ -123,6 +129,7 @@ class Results:
     query: str
     hits: list[Hit]
     total: int
+    ranked: bool = True  # False: too many matches to rank, newest in the index first
 
 
 def seconds_fragment(seconds: float) -> str:
@@ -235,7 +242,7 @@ class SearchIndex:
         self._db = self._connect()
         # A file has a second connection for writing, so a batch this process writes (or
         # waits to write) never holds up its own searches.
-        self._writer = self._db if self._path is None else self._connect()
+        self._writer = self._db if self._path is None else self._connect(WRITER_CACHE_KIB)
         self._lock = threading.RLock()
         self._write_lock = self._lock if self._writer is self._db else threading.RLock()
         with self._write_lock:
@@ -244,7 +251,7 @@ class SearchIndex:
             if not exists:
                 self._writer.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, cache_kib: int = DISK_CACHE_KIB) -> sqlite3.Connection:
         if self._path is None:
             return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +260,7 @@ class SearchIndex:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA secure_delete=ON")  # freed pages hold no removed episode's words
-        db.execute(f"PRAGMA cache_size=-{DISK_CACHE_KIB}")
+        db.execute(f"PRAGMA cache_size=-{cache_kib}")
         return db
 
     @classmethod
@@ -318,13 +325,19 @@ class SearchIndex:
             if token is not None and token is self._synced:
                 return 0
             if as_of is not None and not self._claim_as_of(as_of, catalogue):
-                self._synced = token
+                self._synced = token  # already at this snapshot, or at a newer one
                 return 0
-            wanted = {e.id: (e, episode_version(e, series_titles.get(e.series, "")))
-                      for e in episodes}
             indexed = self._indexed_versions()
-            gone = [eid for eid in indexed if eid not in wanted]
-            fresh = [(e, v) for eid, (e, v) in wanted.items() if indexed.get(eid) != v]
+            present: set[str] = set()
+            fresh = []
+            for episode in episodes:
+                present.add(episode.id)
+                version = episode_version(episode, series_titles.get(episode.series, ""))
+                if indexed.get(episode.id) != version:
+                    fresh.append((episode, version))
+            gone = [episode_id for episode_id in indexed if episode_id not in present]
+            del indexed, present
+            fresh.reverse()  # oldest first: newer episodes get higher doc numbers
             changed = 0
             if gone:
                 with self._writing():
@@ -338,6 +351,8 @@ class SearchIndex:
                     self._optimize()
                 if gone:
                     self._checkpoint()
+            if as_of is not None:
+                self._set_state(synced=_snapshot_mark(as_of, catalogue))
             self._synced = token
             return changed
 
@@ -349,16 +364,25 @@ class SearchIndex:
             self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _claim_as_of(self, as_of: datetime, catalogue: str) -> bool:
-        """Record that the index is being brought up to `as_of`, unless it already reflects a
-        newer snapshot of the same catalogue."""
+        """Record that the index is being brought up to `as_of`; False when there is nothing
+        to do: it already reflects a newer snapshot of the same catalogue, or a sync to this
+        very snapshot finished (a restart with nothing changed skips the diff of every
+        episode, a second at 100,000)."""
         stamp = as_of.astimezone(UTC).isoformat()
         with self._writing() as db:
             state = dict(db.execute("SELECT key, value FROM state"))
-            if state.get("catalogue") == catalogue and state.get("as_of", "") > stamp:
+            if state.get("catalogue") == catalogue and (
+                    state.get("as_of", "") > stamp
+                    or state.get("synced") == _snapshot_mark(as_of, catalogue)):
                 return False
             db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
                            [("as_of", stamp), ("catalogue", catalogue)])
         return True
+
+    def _set_state(self, **values: str) -> None:
+        with self._writing() as db:
+            db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                           list(values.items()))
 
     def _add_batch(self, batch: list[tuple[Episode, str]], series_titles: Mapping[str, str],
                    load_cues: CueLoader) -> int:
@@ -555,16 +579,16 @@ class SearchIndex:
         return Results(text, [], 0)
 
     def _run(self, text: str, query: Query, limit: int, offset: int) -> Results:
-        weights = ", ".join(str(w) for w in WEIGHTS)
         with self._lock:
             total = self._db.execute("SELECT count(*) FROM episodes WHERE episodes MATCH ?",
                                      (query.broad,)).fetchone()[0]
+            ranked = total <= RANKED_MATCHES
             rows = self._db.execute(
                 f"SELECT rowid FROM episodes WHERE episodes MATCH ? "
-                f"ORDER BY bm25(episodes, {weights}) LIMIT ? OFFSET ?",
+                f"ORDER BY {RANKING if ranked else 'rowid DESC'} LIMIT ? OFFSET ?",
                 (query.broad, limit, offset)).fetchall()
             hits = [self._hit(doc, query.exact) for (doc,) in rows]
-        return Results(text, hits, int(total))
+        return Results(text, hits, int(total), ranked)
 
     def _hit(self, doc: int, expression: str) -> Hit:
         episode_id = self._db.execute("SELECT episode_id FROM docs WHERE doc = ?",
@@ -584,6 +608,11 @@ class SearchIndex:
             moment=float(cue[0]) if cue else None,
             moment_snippet=mark_snippet(cue[1]) if cue else None,
         )
+
+
+def _snapshot_mark(as_of: datetime, catalogue: str) -> str:
+    """Names one catalogue snapshot: catalogue times strictly increase (next_revision)."""
+    return f"{catalogue}@{as_of.astimezone(UTC).isoformat()}"
 
 
 def _usable(path: Path) -> bool:

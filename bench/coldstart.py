@@ -36,6 +36,16 @@ from bench.synthetic import PEOPLE, WORDS
 QUERIES = 400
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak (VmHWM). Not getrusage's ru_maxrss: Linux carries that across
+    fork and exec, so it reports the parent's peak when the parent (the bench) is larger."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     settings = Settings.from_env()
     folder = Path(settings.data_dir) / "search"
@@ -52,12 +62,12 @@ def main() -> None:
                          load_cues_for_index(Transcripts(store)), token=view,
                          as_of=view.updated_at, catalogue=view.data.guid)
     indexed = time.perf_counter()
-    if changed >= OPTIMIZE_AFTER:
-        save_snapshot(index, store)  # as the app does: the next cold start restores it
     channel, episodes = feeds.feed_source(view, settings, "archive", "",
                                           settings.base_url + "/media/site/cover.jpg")
     feed = feeds.render(view, channel, episodes, settings)
     built = time.perf_counter()
+    if changed >= OPTIMIZE_AFTER:
+        save_snapshot(index, store)  # as the app does: a new host starts from it
     rng = random.Random(3)
     queries = [rng.choice([
         lambda: rng.choice(WORDS),
@@ -86,7 +96,7 @@ def main() -> None:
         "feed_bytes": len(feed.body),
         "search_p50_ms": statistics.median(latencies),
         "search_p95_ms": latencies[int(len(latencies) * 0.95)],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from archive import search
 from archive.catalog import Catalog, CatalogData
 from archive.models import Person, Series
 from tests.browser import WORKSHOPS, publish_recording
@@ -231,6 +232,16 @@ def test_search_links_transcript_hits_to_their_moment(site: Any) -> None:
     for query in ('"', "AND", "NEAR(", "title:x", ")("):
         assert client.get("/search", params={"q": query}).status_code == 200
     assert "Nothing found" in client.get("/search", params={"q": "qwertyuiop"}).text
+
+
+def test_a_search_too_broad_to_rank_says_so(site: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = site
+    assert "newest first, not by relevance" not in client.get(
+        "/search", params={"q": "zeitgeist"}).text
+    monkeypatch.setattr(search, "RANKED_MATCHES", 0)
+    page = client.get("/search", params={"q": "zeitgeist"})
+    assert "1 recording found" in page.text
+    assert "newest first, not by relevance" in page.text
 
 
 @pytest.mark.parametrize("path", ["/", "/series/workshops", "/people/{person}",

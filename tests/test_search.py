@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from archive import search
 from archive.models import Episode, MediaFile, Person
 from archive.search import (
     HOST_INDEX,
@@ -275,3 +276,40 @@ def test_a_removed_episode_leaves_no_words_in_the_host_file(episodes: list[Episo
     assert index.search("zeitgeist").total == 0
     assert b"zeitgeist" not in file_bytes(path)
     assert b"Diplomacy" not in file_bytes(path)
+
+
+def test_too_many_matches_to_rank_list_the_newest_first(episodes: list[Episode],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond RANKED_MATCHES, bm25 would score every match on every query: the newest episode
+    in the index comes first instead (the index adds episodes oldest first), and says so."""
+    index = SearchIndex()
+    newest_first = sorted(episodes, key=lambda e: e.published_at, reverse=True)
+    for n, episode in enumerate(newest_first):
+        episode.published_at -= timedelta(days=n)  # a distinct order the index must keep
+    index.sync(newest_first, SERIES, Loader())  # as the catalogue lists them: newest first
+    ranked = index.search("trust")
+    assert ranked.ranked and ranked.hits[0].episode_id == episodes[0].id  # the title hit
+    monkeypatch.setattr(search, "RANKED_MATCHES", 2)
+    broad = index.search("trust")
+    assert not broad.ranked and broad.total == 3
+    assert [h.episode_id for h in broad.hits] == [e.id for e in newest_first]
+    assert index.search("zeitgeist").ranked  # one match: ranked as ever
+
+
+def test_a_restart_on_the_snapshot_the_index_reflects_skips_the_diff(
+        episodes: list[Episode], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    first = SearchIndex.for_host(tmp_path / "search")
+    assert first.sync(episodes, SERIES, Loader(), as_of=at, catalogue="c1") == 3
+    first.close()
+    restarted = SearchIndex.for_host(tmp_path / "search")
+
+    def no_diff(*args: object) -> str:
+        raise AssertionError("the index is already at this snapshot")
+
+    monkeypatch.setattr(search, "episode_version", no_diff)
+    assert restarted.sync(episodes, SERIES, Loader(), as_of=at, catalogue="c1") == 0
+    monkeypatch.undo()
+    # A newer snapshot is diffed as ever.
+    later = at + timedelta(seconds=1)
+    assert restarted.sync(episodes[:2], SERIES, Loader(), as_of=later, catalogue="c1") == 1

@@ -360,7 +360,8 @@ async def search_page(request: Request) -> Response:
                                     lazy=len(found) >= views.EAGER_CARDS)
         found.append(_result(card, hit))
     pagination = views.paginate("/search", {"q": text}, page, results.total)
-    return render(request, "search.html", page=views.SearchPage(text, found, pagination))
+    return render(request, "search.html",
+                  page=views.SearchPage(text, found, pagination, results.ranked))
 
 
 def _result(card: views.EpisodeCard, hit: Any) -> views.SearchResult:

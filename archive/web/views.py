@@ -420,6 +420,7 @@ class SearchPage:
     query: str
     results: list[SearchResult]
     pagination: Pagination | None
+    ranked: bool = True  # False: too many matches to rank, newest first (search.RANKED_MATCHES)
 
 
 # -- the episode page -------------------------------------------------------------------------
