@@ -249,8 +249,12 @@ def test_catalogue_segments_no_manifest_names_are_orphans_once_old(
     """A writer that stopped between its segments and the manifest leaves segments nobody
     names: repair moves them to the trash, never a named or retired one, and never one a change
     in progress may be about to name (younger than SEGMENT_GRACE, whatever --grace says)."""
-    publish(catalog, "Kept")
-    publish(catalog, "Another", b"other audio")  # retires segments the first change wrote
+    kept = publish(catalog, "Kept")
+
+    def retitle(data: CatalogData) -> None:
+        data.episodes[kept.id].title = "Kept, retitled"
+
+    catalog.change(retitle)  # rewrites the episode's shard: the old segment is retired
     view = catalog.refresh()
     assert view.layout is not None and view.layout.retired
     stray = "catalog/shards/00/0123456789abcdef-deadbeef.json.gz"
