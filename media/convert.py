@@ -1,6 +1,7 @@
 """Measure loudness and encode recordings to MP3, streaming frame by frame.
 
-PyAV (FFmpeg) is imported only here and in ``media.probe``. Memory stays flat whatever the
+PyAV (FFmpeg) and NumPy are imported only inside the functions that decode (see
+``media.probe``), never by importing this module. Memory stays flat whatever the
 length of the recording: frames go decoder → resampler → filter graph → encoder one at a time.
 """
 
@@ -13,15 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-import av.error
-import av.filter
 import lameenc
-import numpy as np
 
 from media.errors import InvalidRecording, MediaError
+
+if TYPE_CHECKING:  # PyAV is imported where frames are decoded (see `probe`)
+    pass
 from media.probe import Probe
 
 Progress = Callable[[float], None]
@@ -70,6 +70,8 @@ def needs_encoding(p: Probe) -> bool:
 
 
 def _open(path: str | Path) -> tuple[Any, Any]:
+    import av
+    import av.error
     try:
         container = av.open(str(path))
     except MemoryError:  # out of memory is not a damaged file
@@ -84,6 +86,8 @@ def _open(path: str | Path) -> tuple[Any, Any]:
 
 def _frames(container: Any, stream: Any) -> Iterator[Any]:
     """Decoded audio frames; a damaged packet is skipped rather than failing the whole file."""
+    import av
+    import av.error
     try:
         for packet in container.demux(stream):
             try:
@@ -97,6 +101,7 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
 
 
 def _resampled(frames: Iterator[Any], *, fmt: str, layout: str, rate: int) -> Iterator[Any]:
+    import av
     resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
     for frame in frames:
         frame.pts = None  # some demuxers give gaps or negative stamps; we count samples instead
@@ -106,6 +111,7 @@ def _resampled(frames: Iterator[Any], *, fmt: str, layout: str, rate: int) -> It
 
 def _layout_name(context: Any) -> str:
     """A layout FFmpeg's filters accept, even for files that leave the layout unspecified."""
+    import av
     name = context.layout.name
     if name and not name.startswith("unknown") and "channels" not in name:
         return name
@@ -113,6 +119,7 @@ def _layout_name(context: Any) -> str:
 
 
 def _duration_hint(container: Any, stream: Any) -> float:
+    import av
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return (container.duration or 0) / av.time_base
@@ -125,6 +132,8 @@ class _Chain:
     """A linear FFmpeg filter graph: push frames in, get filtered frames out."""
 
     def __init__(self, fmt: str, layout: str, rate: int, filters: list[tuple[str, str]]):
+        import av
+        import av.filter
         self.graph = av.filter.Graph()
         node = self.graph.add_abuffer(
             format=fmt, sample_rate=rate, layout=layout, time_base=Fraction(1, rate)
@@ -138,6 +147,8 @@ class _Chain:
         self.rate = rate
 
     def push(self, frame: Any) -> Iterator[Any]:
+        import av
+        import av.error
         if frame is not None:
             frame.pts, frame.time_base = self.samples, Fraction(1, self.rate)
             self.samples += frame.samples
@@ -356,6 +367,7 @@ def _lame(plan: _Plan) -> Any:
 
 
 def _write(out: Any, encoder: Any, frames: Iterator[Any]) -> int:
+    import numpy as np
     count = 0
     for frame in frames:
         planar = frame.to_ndarray()  # float32, one row per channel

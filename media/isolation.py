@@ -43,7 +43,8 @@ T = TypeVar("T")
 # Imported once in the zygote, so children start with them loaded (and need not map shared
 # libraries under their memory limit). PyAV imports its subtitle module on the first open.
 # Later users (an MP3 encoder, speech recognition) add theirs with `preload()` before `run`.
-PRELOAD: list[str] = ["av.subtitles.stream", "media.probe", "media.convert", "media.tags"]
+PRELOAD: list[str] = ["av", "av.error", "av.filter", "av.subtitles.stream", "numpy",
+                      "media.probe", "media.convert", "media.tags"]
 GRACE_SECONDS = 10.0  # beyond the wall limit, before the caller gives up on the monitor itself
 _MiB = 1024 * 1024
 

@@ -1,6 +1,8 @@
 """Find out what a recording really is, from its content, and refuse what is not one.
 
-PyAV (FFmpeg) is imported only here and in ``media.convert``.
+PyAV (FFmpeg) is imported only here and in ``media.convert``, and only inside the functions
+that open files: processes that import this module only to hand the work to a bounded child
+(`media.isolation`, whose zygote preloads PyAV), such as web processes, never load FFmpeg.
 """
 
 from __future__ import annotations
@@ -8,13 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import av
-import av.error
+from typing import TYPE_CHECKING, Any
 
 from media.chapters import ChapterMark
 from media.errors import InvalidRecording, MediaError
+
+if TYPE_CHECKING:  # PyAV is imported where frames are decoded (see `probe`)
+    import av
 
 MIN_SECONDS = 0.5  # shorter than this is not a recording anyone meant to publish
 VALIDATE_SECONDS = 10.0  # decode this much audio to prove the file is usable
@@ -76,6 +78,8 @@ def probe(path: str | Path, *, max_seconds: float | None = None) -> Probe:
     With `max_seconds`, reading stops as soon as the audio is known to be longer: the duration
     then says "longer than that", so the caller can refuse it without reading the rest.
     """
+    import av
+    import av.error
     path = Path(path)
     _sniff(path)
     try:
@@ -152,6 +156,8 @@ def _describe(container: av.container.InputContainer, max_seconds: float | None)
 
 
 def _audio_stream(container: av.container.InputContainer) -> Any:
+    import av
+    import av.error
     if not container.streams.audio:
         if not container.streams.video:
             raise InvalidRecording(f"{_UNREADABLE} (FFmpeg found no sound or picture in it).")
@@ -170,6 +176,7 @@ def _audio_stream(container: av.container.InputContainer) -> Any:
 
 def _video_stream(container: av.container.InputContainer) -> Any:
     """The real picture track, ignoring cover art that MP3/M4A files carry as a 'video' stream."""
+    import av
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
@@ -187,6 +194,8 @@ def _scan(container: av.container.InputContainer, audio: Any, max_seconds: float
 
     The per-packet work is kept to integer arithmetic in the stream's time base: an hour of MP3
     is ~140,000 packets, and this loop is on every upload's critical path."""
+    import av
+    import av.error
     scan = _Scan()
     started = time.monotonic()
     decode_until = VALIDATE_SECONDS * audio.codec_context.sample_rate
@@ -228,6 +237,8 @@ def _stamped(scan: _Scan, first: int | None, end: int, base: Any) -> _Scan:
 
 
 def _decode(scan: _Scan, packet: Any) -> None:
+    import av
+    import av.error
     scan.decode_attempts += 1
     try:
         for frame in packet.decode():
@@ -261,6 +272,7 @@ def _duration(container: av.container.InputContainer, audio: Any, scan: _Scan) -
 
 
 def _declared_duration(container: av.container.InputContainer, audio: Any) -> float | None:
+    import av
     if audio.duration and audio.time_base:
         return float(audio.duration * audio.time_base)
     if container.duration:

@@ -22,9 +22,13 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
 
 from archive.errors import Conflict
 from archive.stats.agents import NOT_COUNTED
@@ -102,7 +106,7 @@ def count_files(paths: Sequence[Path]) -> pa.Table:
     """The counted downloads (ROLLUP_SCHEMA) of the events in these Parquet files."""
     if not paths:
         return ROLLUP_SCHEMA.empty_table()
-    connection = duckdb.connect()
+    connection = duckdb_module().connect()
     try:
         read_parquet(connection, paths).create_view("events")
         table = connection.sql(COUNT_SQL).to_arrow_table()
@@ -115,7 +119,7 @@ def count_table(events: pa.Table) -> pa.Table:
     """The same count over events already in memory."""
     if events.num_rows == 0:
         return ROLLUP_SCHEMA.empty_table()
-    connection = duckdb.connect()
+    connection = duckdb_module().connect()
     try:
         connection.register("events", events)
         table = connection.sql(COUNT_SQL).to_arrow_table()
@@ -162,3 +166,11 @@ def roll_up_due(store: ObjectStore, cache_dir: Path, now: datetime | None = None
             roll_up(store, cache, day)
             done.append(day)
     return done
+
+
+def duckdb_module() -> ModuleType:
+    """DuckDB, imported when a report or roll-up first needs it: ~27 MB that web processes
+    which never serve /stats do not carry."""
+    import duckdb
+
+    return duckdb
