@@ -9,7 +9,6 @@ import gzip
 import io
 import zlib
 from pathlib import Path
-from typing import Any
 
 import feedparser
 import podcastparser
@@ -17,24 +16,12 @@ import pytest
 
 from archive.web import feeds as web_feeds
 from archive.web.feed_files import FeedFolder, deflate_piece, write_feed
-from feeds import build
 from feeds.build import build_feed, feed_episodes
 from tests.test_feeds_data import URLS, hostile, make_channel, sample_episodes
+from tests.test_feeds_fragments import count_item_builds
 from tests.test_web_feeds import Site, feed_paths, site  # noqa: F401 - the fixture
 
 TITLES = {"trust-lectures": "Trust Lectures"}
-
-
-def count_item_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    built: list[int] = []
-    items = build._items
-
-    def counting(*args: Any) -> list[bytes]:
-        built.append(len(args[1]))
-        return items(*args)
-
-    monkeypatch.setattr(build, "_items", counting)
-    return built
 
 
 def test_pieces_deflated_alone_join_into_one_stream() -> None:
