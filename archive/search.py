@@ -48,7 +48,7 @@ from media.transcripts import parse_transcript
 
 log = logging.getLogger("archive.search")
 
-SCHEMA_VERSION = 2  # bump when SCHEMA or what is indexed changes: old snapshots are ignored
+SCHEMA_VERSION = 2  # bump when SCHEMA or what is indexed changes (see `_upgrade`)
 SNAPSHOT_KEY = "search/index.sqlite"
 SNAPSHOT_TYPE = "application/vnd.sqlite3"
 PRUNE_ATTEMPTS = 5
@@ -71,6 +71,7 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')
 _WORD = re.compile(r"\w+")
 
+STATE_TABLE = "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);"  # since 2
 SCHEMA = f"""
 CREATE VIRTUAL TABLE episodes USING fts5(
     title, speakers, affiliations, series, tags, description, transcript,
@@ -85,7 +86,7 @@ CREATE TABLE docs (
     cue_count INTEGER NOT NULL
 );
 CREATE INDEX docs_sha ON docs (transcript_sha);
-CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{STATE_TABLE}
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -451,8 +452,9 @@ class SearchIndex:
         try:
             probe = sqlite3.connect(":memory:")
             probe.deserialize(image)
-            version = probe.execute("PRAGMA user_version").fetchone()[0]
             probe.execute("SELECT count(*) FROM docs").fetchone()
+            if (version := _upgrade(probe)) == SCHEMA_VERSION:
+                image = probe.serialize()
             probe.close()
         except sqlite3.Error:
             return False
@@ -615,16 +617,26 @@ def _snapshot_mark(as_of: datetime, catalogue: str) -> str:
     return f"{catalogue}@{as_of.astimezone(UTC).isoformat()}"
 
 
+def _upgrade(db: sqlite3.Connection) -> int:
+    """Bring an index of an earlier schema up to this one where nothing needs indexing again
+    (an archive's first start on a new version keeps its snapshot); returns its version now.
+    Version 1 lacked only the `state` table."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == 1:
+        db.executescript(f"BEGIN; {STATE_TABLE} PRAGMA user_version = 2; COMMIT;")
+        version = 2
+    return version
+
+
 def _usable(path: Path) -> bool:
-    """Whether a file is an index of this schema that SQLite can read."""
+    """Whether a file is an index SQLite can read, of this schema (upgraded in place)."""
     if not path.exists():
         return False
     try:
         db = sqlite3.connect(path)
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
             db.execute("SELECT count(*) FROM docs").fetchone()
-            return bool(version == SCHEMA_VERSION)
+            return _upgrade(db) == SCHEMA_VERSION
         finally:
             db.close()
     except sqlite3.Error:

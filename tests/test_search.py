@@ -313,3 +313,25 @@ def test_a_restart_on_the_snapshot_the_index_reflects_skips_the_diff(
     # A newer snapshot is diffed as ever.
     later = at + timedelta(seconds=1)
     assert restarted.sync(episodes[:2], SERIES, Loader(), as_of=later, catalogue="c1") == 1
+
+
+def version_1(image: bytes) -> bytes:
+    """The image as the previous version wrote it (no `state` table)."""
+    db = sqlite3.connect(":memory:")
+    db.deserialize(image)
+    db.executescript("DROP TABLE state; PRAGMA user_version = 1;")
+    return db.serialize()
+
+
+def test_a_snapshot_of_the_previous_version_is_upgraded_not_rebuilt(
+        store: ObjectStore, index: SearchIndex, episodes: list[Episode], tmp_path: Path) -> None:
+    old = version_1(index.snapshot())
+    restored = SearchIndex()
+    assert restored.restore(old)
+    assert restored.sync(episodes, SERIES, Loader()) == 0 and len(restored) == 3
+    store.put_bytes("search/index.sqlite", old, "application/vnd.sqlite3")
+    loader = Loader()
+    host = SearchIndex.for_host(tmp_path / "search", store)
+    assert host.sync(episodes, SERIES, loader, as_of=datetime(2026, 12, 3, tzinfo=UTC),
+                     catalogue="c1") == 0
+    assert loader.calls == Counter() and host.search("zeitgeist").total == 1
