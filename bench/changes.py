@@ -105,8 +105,14 @@ def _editors(archive: Any, ids: list[str]) -> tuple[int, int]:
     env = archive_env(archive)
     groups = [ids[:EDITORS_PER_PROCESS], ids[EDITORS_PER_PROCESS:2 * EDITORS_PER_PROCESS]]
     processes = [subprocess.Popen([sys.executable, "-m", "bench.editors", f"p{n}", *group],
-                                  env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                                  env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
                  for n, group in enumerate(groups)]
-    outputs = [json.loads(p.communicate(timeout=600)[0].strip().splitlines()[-1])
-               for p in processes]
+    outputs = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        if not out.strip():  # it died before reporting: say why, not an IndexError
+            raise RuntimeError(f"an editor process exited {process.returncode} without a "
+                               f"report: {err.strip()[-2000:]}")
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
     return sum(o["landed"] for o in outputs), sum(o["retries"] for o in outputs)
