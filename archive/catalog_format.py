@@ -121,7 +121,9 @@ def _trusted(episode: Episode) -> bool:
 def _share_strings(episode: Episode) -> None:
     """Intern the short strings thousands of episodes repeat (speakers, roles, series, tags,
     file types), so a process holds one copy of each: ~1 KB less per episode."""
-    intern = sys.intern
+    def intern(value: str) -> str:  # a validated record can still hold None where it lacks one
+        return sys.intern(value) if type(value) is str else value
+
     episode.series = intern(episode.series)
     episode.language = intern(episode.language)
     episode.episode_type = intern(episode.episode_type)

@@ -102,6 +102,11 @@ def verify(
         return report
     _unfinished_uploads(catalog, report, repair, cutoff)
     _finish_deletions(catalog, report, survey)
+    # Checksums can take hours: a manifest that landed meanwhile may name one of them now.
+    latest = _readable(catalog).layout
+    if latest is not None:
+        unnamed = [key for key in unnamed
+                   if key not in latest.named() and key not in latest.retired]
     report.trashed = move_to_trash(catalog, [*survey.orphans, *unnamed])
     return report
 

@@ -25,7 +25,9 @@ import contextlib
 import fcntl
 import html
 import logging
+import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -237,15 +239,15 @@ class SearchIndex:
         self._fetch_workers = fetch_workers
         self._sync_lock = threading.Lock()
         self._synced: object = None
+        self._lock = threading.RLock()  # the reading connection
+        # A file has a second connection for writing, so a batch this process writes (or
+        # waits to write) never holds up its own searches; in memory there is one.
+        self._write_lock = self._lock if path is None else threading.RLock()
         self._open()
 
     def _open(self) -> None:
         self._db = self._connect()
-        # A file has a second connection for writing, so a batch this process writes (or
-        # waits to write) never holds up its own searches.
         self._writer = self._db if self._path is None else self._connect(WRITER_CACHE_KIB)
-        self._lock = threading.RLock()
-        self._write_lock = self._lock if self._writer is self._db else threading.RLock()
         with self._write_lock:
             exists = self._writer.execute(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'docs'").fetchone()[0]
@@ -273,6 +275,7 @@ class SearchIndex:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / HOST_INDEX
         with _host_lock(folder):
+            _remove_dead_scratch(folder)
             if not _usable(path):
                 _discard(path)
                 if store is not None:
@@ -298,17 +301,37 @@ class SearchIndex:
                 _discard(self._path)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self, claim: _Claim | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction on the writer connection, taking SQLite's write lock at once
-        (other processes' batches first), committed or rolled back as a whole."""
+        (other processes' batches first), committed or rolled back as a whole. With `claim`,
+        `_Superseded` (nothing written) once another process has claimed a newer snapshot."""
         with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            db = self._writer
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._writer
+                if claim is not None and claim.superseded(db):
+                    raise _Superseded
+                yield db
+                db.execute("COMMIT")
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            self._writer.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Several statements on the reading connection that see one state of the index (a
+        read transaction: in WAL mode, batches committed meanwhile are not seen)."""
+        with self._lock:
+            db = self._db
+            opened = not db.in_transaction
+            if opened:
+                db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                if opened and db.in_transaction:
+                    db.execute("COMMIT")
 
     # -- keeping in step with the catalogue ---------------------------------------------
 
@@ -325,73 +348,95 @@ class SearchIndex:
         with self._sync_lock:
             if token is not None and token is self._synced:
                 return 0
-            if as_of is not None and not self._claim_as_of(as_of, catalogue):
-                self._synced = token  # already at this snapshot, or at a newer one
-                return 0
-            indexed = self._indexed_versions()
-            present: set[str] = set()
-            fresh = []
-            for episode in episodes:
-                present.add(episode.id)
-                version = episode_version(episode, series_titles.get(episode.series, ""))
-                if indexed.get(episode.id) != version:
-                    fresh.append((episode, version))
-            gone = [episode_id for episode_id in indexed if episode_id not in present]
-            del indexed, present
-            fresh.reverse()  # oldest first: newer episodes get higher doc numbers
-            changed = 0
-            if gone:
-                with self._writing():
-                    changed += sum(self._remove(episode_id) for episode_id in gone)
-            for start in range(0, len(fresh), SYNC_BATCH):
-                changed += self._add_batch(fresh[start:start + SYNC_BATCH], series_titles,
-                                           load_cues)
-            if changed >= OPTIMIZE_AFTER or (gone and changed):
-                # Merging also drops a removed episode's words from the index's segments.
-                with self._writing():
-                    self._optimize()
-                if gone:
-                    self._checkpoint()
+            claim = None
             if as_of is not None:
-                self._set_state(synced=_snapshot_mark(as_of, catalogue))
+                claim = self._claim(as_of, catalogue)
+                if claim is None:
+                    self._synced = token  # already at this snapshot, or at a newer one
+                    return 0
+            changed = 0
+            try:
+                changed = self._bring_up_to(episodes, series_titles, load_cues, claim)
+            except _Superseded:  # a process with a newer snapshot took over: leave it to it
+                log.info("search index: a newer catalogue snapshot is being indexed")
             self._synced = token
             return changed
 
+    def _bring_up_to(self, episodes: Iterable[Episode], series_titles: Mapping[str, str],
+                     load_cues: CueLoader, claim: _Claim | None) -> int:
+        """The diff and its batches; every write checks `claim` still holds."""
+        indexed = self._indexed_versions()
+        present: set[str] = set()
+        fresh = []
+        for episode in episodes:
+            present.add(episode.id)
+            version = episode_version(episode, series_titles.get(episode.series, ""))
+            if indexed.get(episode.id) != version:
+                fresh.append((episode, version))
+        gone = [episode_id for episode_id in indexed if episode_id not in present]
+        del indexed, present
+        fresh.reverse()  # oldest first: newer episodes get higher doc numbers
+        changed = 0
+        if gone:
+            with self._writing(claim) as db:
+                changed += sum(self._remove(episode_id) for episode_id in gone)
+                # Their words stay in old segments until a merge: owed even if this process
+                # stops before it, so the next sync does it.
+                _put_state(db, merge_pending="1")
+        for start in range(0, len(fresh), SYNC_BATCH):
+            changed += self._add_batch(fresh[start:start + SYNC_BATCH], series_titles,
+                                       load_cues, claim)
+        if changed >= OPTIMIZE_AFTER or self._state("merge_pending"):
+            with self._writing() as db:
+                self._optimize()  # also drops removed episodes' words from the segments
+                db.execute("DELETE FROM state WHERE key = 'merge_pending'")
+            self._checkpoint()
+        if claim is not None:
+            with self._writing(claim) as db:
+                _put_state(db, synced=claim.mark)
+        return changed
+
     def _checkpoint(self) -> None:
         """Copy the write-ahead log into the file and empty it, so the pages that held a
-        removed episode's words are overwritten (secure_delete) rather than kept in the log
-        (best effort: a long read in another process can hold it back until the next one)."""
+        removed episode's words are overwritten (secure_delete) rather than kept in the log.
+        Best effort, waiting at most a second for readers (which it would hold other writers
+        up for): what it cannot copy now, a later checkpoint does."""
+        if self._path is None:
+            return
         with self._write_lock:
-            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._writer.execute("PRAGMA busy_timeout = 1000")
+            try:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._writer.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
-    def _claim_as_of(self, as_of: datetime, catalogue: str) -> bool:
-        """Record that the index is being brought up to `as_of`; False when there is nothing
+    def _claim(self, as_of: datetime, catalogue: str) -> _Claim | None:
+        """Record that the index is being brought up to `as_of`; None when there is nothing
         to do: it already reflects a newer snapshot of the same catalogue, or a sync to this
         very snapshot finished (a restart with nothing changed skips the diff of every
         episode, a second at 100,000)."""
-        stamp = as_of.astimezone(UTC).isoformat()
+        claim = _Claim(as_of.astimezone(UTC).isoformat(), catalogue)
         with self._writing() as db:
             state = dict(db.execute("SELECT key, value FROM state"))
-            if state.get("catalogue") == catalogue and (
-                    state.get("as_of", "") > stamp
-                    or state.get("synced") == _snapshot_mark(as_of, catalogue)):
-                return False
-            db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                           [("as_of", stamp), ("catalogue", catalogue)])
-        return True
+            if claim.superseded(db) or (state.get("catalogue") == catalogue
+                                        and state.get("synced") == claim.mark):
+                return None
+            _put_state(db, as_of=claim.stamp, catalogue=catalogue)
+        return claim
 
-    def _set_state(self, **values: str) -> None:
-        with self._writing() as db:
-            db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                           list(values.items()))
+    def _state(self, key: str) -> str | None:
+        with self._write_lock:
+            row = self._writer.execute("SELECT value FROM state WHERE key = ?",
+                                       (key,)).fetchone()
+        return row[0] if row else None
 
     def _add_batch(self, batch: list[tuple[Episode, str]], series_titles: Mapping[str, str],
-                   load_cues: CueLoader) -> int:
+                   load_cues: CueLoader, claim: _Claim | None) -> int:
         """Fetch a batch's transcripts, then write it in one transaction, skipping what
         another process wrote meanwhile."""
         cues = self._gather_cues([e for e, _ in batch], load_cues)
         added = 0
-        with self._writing() as db:
+        with self._writing(claim) as db:
             current = dict(db.execute(
                 f"SELECT episode_id, version FROM docs WHERE episode_id IN "
                 f"({','.join('?' * len(batch))})", [e.id for e, _ in batch]))
@@ -410,13 +455,16 @@ class SearchIndex:
         """The whole index as a SQLite file at `target`, holding nothing of removed episodes
         (segments merged, then copied page by page with VACUUM INTO, never held in memory);
         returns the episodes it holds."""
-        with self._writing() as db:
+        with self._writing():
             self._optimize()
-            ids = {row[0] for row in db.execute("SELECT episode_id FROM docs")}
         target.unlink(missing_ok=True)
         with self._write_lock:
             self._writer.execute("VACUUM INTO ?", (str(target),))
-        return ids
+        copy = sqlite3.connect(target)  # the ids of what was copied, not of what is there now
+        try:
+            return {row[0] for row in copy.execute("SELECT episode_id FROM docs")}
+        finally:
+            copy.close()
 
     def snapshot(self) -> bytes:
         """The whole index as one SQLite database image (for small indexes and tests)."""
@@ -519,15 +567,19 @@ class SearchIndex:
             return dict(pool.map(load, files.items()))
 
     def _indexed_cues(self, sha: str) -> list[Cue] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT doc FROM docs WHERE transcript_sha = ? LIMIT 1", (sha,)).fetchone()
+        """The cues already indexed for this transcript, read in one state of the index;
+        None when there are none to reuse (or not all of them)."""
+        with self._reading() as db:
+            row = db.execute("SELECT doc, cue_count FROM docs WHERE transcript_sha = ? LIMIT 1",
+                             (sha,)).fetchone()
             if row is None:
                 return None
             low, high = _cue_range(row[0])
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT start, text FROM cues WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
                 (low, high)).fetchall()
+        if len(rows) != row[1]:
+            return None
         return [Cue(float(start), float(start), text) for start, text in rows]
 
     def _remove(self, episode_id: str) -> int:
@@ -581,20 +633,22 @@ class SearchIndex:
         return Results(text, [], 0)
 
     def _run(self, text: str, query: Query, limit: int, offset: int) -> Results:
-        with self._lock:
-            total = self._db.execute("SELECT count(*) FROM episodes WHERE episodes MATCH ?",
-                                     (query.broad,)).fetchone()[0]
+        with self._reading() as db:  # count, rows and hits from one state of the index
+            total = db.execute("SELECT count(*) FROM episodes WHERE episodes MATCH ?",
+                               (query.broad,)).fetchone()[0]
             ranked = total <= RANKED_MATCHES
-            rows = self._db.execute(
+            rows = db.execute(
                 f"SELECT rowid FROM episodes WHERE episodes MATCH ? "
                 f"ORDER BY {RANKING if ranked else 'rowid DESC'} LIMIT ? OFFSET ?",
                 (query.broad, limit, offset)).fetchall()
-            hits = [self._hit(doc, query.exact) for (doc,) in rows]
+            hits = [hit for (doc,) in rows if (hit := self._hit(doc, query.exact)) is not None]
         return Results(text, hits, int(total), ranked)
 
-    def _hit(self, doc: int, expression: str) -> Hit:
-        episode_id = self._db.execute("SELECT episode_id FROM docs WHERE doc = ?",
-                                      (doc,)).fetchone()[0]
+    def _hit(self, doc: int, expression: str) -> Hit | None:
+        found = self._db.execute("SELECT episode_id FROM docs WHERE doc = ?", (doc,)).fetchone()
+        if found is None:
+            return None
+        episode_id = found[0]
         meta = self._db.execute(
             f"SELECT snippet(episodes, -1, '{_OPEN}', '{_CLOSE}', '…', 24) FROM episodes "
             "WHERE episodes MATCH ? AND rowid = ?",
@@ -612,9 +666,32 @@ class SearchIndex:
         )
 
 
-def _snapshot_mark(as_of: datetime, catalogue: str) -> str:
-    """Names one catalogue snapshot: catalogue times strictly increase (next_revision)."""
-    return f"{catalogue}@{as_of.astimezone(UTC).isoformat()}"
+class _Superseded(Exception):
+    """Another process claimed a newer catalogue snapshot while this one was syncing."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A sync's catalogue snapshot (its time as ISO text, and the catalogue's guid)."""
+
+    stamp: str
+    catalogue: str
+
+    @property
+    def mark(self) -> str:
+        """Names the snapshot: catalogue times strictly increase (`next_revision`)."""
+        return f"{self.catalogue}@{self.stamp}"
+
+    def superseded(self, db: sqlite3.Connection) -> bool:
+        """Whether the index was claimed for a newer snapshot of the same catalogue."""
+        state = dict(db.execute("SELECT key, value FROM state WHERE key IN "
+                                "('as_of', 'catalogue')"))
+        return state.get("catalogue") == self.catalogue and state.get("as_of", "") > self.stamp
+
+
+def _put_state(db: sqlite3.Connection, **values: str) -> None:
+    db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                   list(values.items()))
 
 
 def _upgrade(db: sqlite3.Connection) -> int:
@@ -633,14 +710,26 @@ def _usable(path: Path) -> bool:
     if not path.exists():
         return False
     try:
-        db = sqlite3.connect(path)
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
         try:
             db.execute("SELECT count(*) FROM docs").fetchone()
             return _upgrade(db) == SCHEMA_VERSION
         finally:
             db.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            raise  # in use by another process, not broken: never delete it under them
+        return False  # no such table: not an index
     except sqlite3.Error:
-        return False
+        return False  # not a database, or damaged
+
+
+def _remove_dead_scratch(folder: Path) -> None:
+    """Snapshot folders (`snapshot-<pid>-…`, index-sized) of processes that died writing them."""
+    for scratch in folder.glob("snapshot-*"):
+        pid = scratch.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _discard(path: Path) -> None:
@@ -743,7 +832,8 @@ def save_snapshot(index: SearchIndex, store: ObjectStore,
     index predates a delete or unpublish: what it put back is pruned again at once.
     """
     try:
-        with tempfile.TemporaryDirectory(prefix="snapshot-", dir=index.folder) as folder:
+        with tempfile.TemporaryDirectory(prefix=f"snapshot-{os.getpid()}-",
+                                         dir=index.folder) as folder:
             image = Path(folder) / "snapshot.sqlite"
             ids = index.write_snapshot(image)
             store.upload_file(SNAPSHOT_KEY, image, SNAPSHOT_TYPE)  # streamed, in parts

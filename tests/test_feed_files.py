@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import io
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -22,6 +23,7 @@ from tests.test_feeds_fragments import count_item_builds
 from tests.test_web_feeds import Site, feed_paths, site  # noqa: F401 - the fixture
 
 TITLES = {"trust-lectures": "Trust Lectures"}
+AT = datetime(2026, 12, 3, 12, tzinfo=UTC)
 
 
 def test_pieces_deflated_alone_join_into_one_stream() -> None:
@@ -46,7 +48,7 @@ def test_an_edit_copies_every_other_item_from_the_last_build(
     channel, episodes = make_channel(), sample_episodes()
     folder = FeedFolder(tmp_path)
     first = write_feed(folder.path, channel, feed_episodes(episodes), URLS, TITLES, None)
-    folder.replace(("series", "x"), first)
+    folder.replace(("series", "x"), first, AT)
     built = count_item_builds(monkeypatch)
     edited = [dataclasses.replace(episodes[0], title="Edited <b>title</b> & more"),
               *episodes[1:]]
@@ -57,11 +59,16 @@ def test_an_edit_copies_every_other_item_from_the_last_build(
     assert second.path.read_bytes() == expected
     assert gzip.decompress(second.gz_path.read_bytes()) == expected
     # The build before the last is removed; the last stays for requests still reading it.
-    folder.replace(("series", "x"), second)
+    folder.replace(("series", "x"), second, AT + timedelta(seconds=1))
     third = write_feed(folder.path, channel, feed_episodes(edited), URLS, TITLES, second)
-    folder.replace(("series", "x"), third)
+    folder.replace(("series", "x"), third, AT + timedelta(seconds=2))
     assert not first.path.exists() and second.path.exists() and third.path.exists()
     assert built[-1] == 0  # nothing changed: every item copied
+    # A build of an older snapshot finishing last never removes the newest snapshot's.
+    late = write_feed(folder.path, channel, feed_episodes(edited), URLS, TITLES, None)
+    folder.replace(("series", "x"), late, AT)
+    assert not late.path.exists() and third.path.exists() and second.path.exists()
+    assert folder.previous(("series", "x")) is third
     folder.close()
     assert not folder.path.exists()
 

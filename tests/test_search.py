@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -335,3 +336,36 @@ def test_a_snapshot_of_the_previous_version_is_upgraded_not_rebuilt(
     assert host.sync(episodes, SERIES, loader, as_of=datetime(2026, 12, 3, tzinfo=UTC),
                      catalogue="c1") == 0
     assert loader.calls == Counter() and host.search("zeitgeist").total == 1
+
+
+def test_a_sync_of_an_older_snapshot_stops_once_a_newer_one_is_claimed(
+        episodes: list[Episode], tmp_path: Path) -> None:
+    """Two processes: the one with the older snapshot is still fetching transcripts when the
+    one with the newer snapshot (one episode left, the others unpublished) syncs. The older
+    must not write its batches over the newer content, nor mark the index as synced."""
+    folder = tmp_path / "search"
+    older, newer = SearchIndex.for_host(folder), SearchIndex.for_host(folder)
+    t1 = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    t2 = t1 + timedelta(seconds=5)
+
+    once = threading.Lock()  # transcripts are fetched in parallel: the newer syncs once
+
+    def meanwhile(media: MediaFile) -> list[Cue]:
+        with once:
+            if not len(newer):
+                assert newer.sync(episodes[:1], SERIES, Loader(), as_of=t2,
+                                  catalogue="c1") == 1
+        return CUES[media.sha256]
+
+    older.sync(episodes, SERIES, meanwhile, as_of=t1, catalogue="c1")
+    assert older.episode_ids() == newer.episode_ids() == {episodes[0].id}
+    assert newer.search("zeitgeist").total == 0
+    assert older.sync(episodes, SERIES, Loader(), as_of=t2, catalogue="c1") == 0  # synced
+
+
+def test_a_hit_whose_episode_left_the_index_is_skipped(index: SearchIndex,
+                                                       episodes: list[Episode]) -> None:
+    with index._writing() as db:  # as if a batch of another process removed it mid-search
+        db.execute("DELETE FROM docs WHERE episode_id = ?", (episodes[2].id,))
+    results = index.search("zeitgeist")
+    assert results.hits == [] and results.total == 1

@@ -26,6 +26,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -103,23 +104,26 @@ class FeedFolder:
         self.path = parent / f"{os.getpid()}-{secrets.token_hex(4)}"
         self.path.mkdir()
         self._lock = threading.Lock()
-        # Per feed, its latest build and the one before: a request that took the previous
-        # snapshot just before a change still finds its files.
-        self._builds: dict[tuple[str, str], list[FeedFile]] = {}
+        # Per feed, the builds of its two newest catalogue snapshots (by snapshot time, not
+        # by which build finished first): a request that took the snapshot before a change
+        # still finds its files, and the newest snapshot's are never removed.
+        self._builds: dict[tuple[str, str], list[tuple[datetime, FeedFile]]] = {}
 
     def previous(self, key: tuple[str, str]) -> FeedFile | None:
+        """The build of the newest snapshot, whose items the next build copies."""
         with self._lock:
             builds = self._builds.get(key)
-            return builds[-1] if builds else None
+            return builds[-1][1] if builds else None
 
-    def replace(self, key: tuple[str, str], built: FeedFile) -> None:
-        """Make `built` the feed's latest build; remove builds older than the one before."""
+    def replace(self, key: tuple[str, str], built: FeedFile, as_of: datetime) -> None:
+        """Keep `built` (of the snapshot at `as_of`); remove builds older than the two newest."""
         with self._lock:
             builds = self._builds.setdefault(key, [])
-            builds.append(built)
+            builds.append((as_of, built))
+            builds.sort(key=lambda entry: entry[0])
             old = builds[:-2]
             del builds[:-2]
-        for gone in old:
+        for _, gone in old:
             gone.remove()
 
     def close(self) -> None:

@@ -193,9 +193,13 @@ def render(view: CatalogView, channel: Channel, episodes: list[Episode], setting
         episodes = episodes[:settings.feed_limit]  # the newest (`view.published` is sorted)
     included = feed_episodes(episodes)
     if folder is not None and len(included) > STREAM_ITEMS:
-        built = write_feed(folder.path, channel, included, feed_urls(settings), titles,
-                           folder.previous((kind, slug)))
-        folder.replace((kind, slug), built)
+        urls = feed_urls(settings)
+        try:
+            built = write_feed(folder.path, channel, included, urls, titles,
+                               folder.previous((kind, slug)))
+        except FileNotFoundError:  # the last build's files were replaced meanwhile: no reuse
+            built = write_feed(folder.path, channel, included, urls, titles, None)
+        folder.replace((kind, slug), built, view.updated_at)
         return RenderedFeed.streamed(built, view.updated_at)
     body = build_feed(channel, included, feed_urls(settings), series_titles=titles,
                       fragments=fragments_of(kind, slug))
@@ -211,6 +215,9 @@ async def rendered_feed(request: Request, kind: str, slug: str = "") -> Rendered
     view = catalog_view(request)
     key = ("feed", kind, slug)
     feed: RenderedFeed | None = view.cache.get(key)
+    if feed is not None and feed.file is not None and not feed.file.path.exists():
+        view.cache.pop(key, None)  # removed with builds of newer snapshots: build it again
+        feed = None
     if feed is None:
         settings: Settings = request.app.state.archive.settings
         cover = await site_cover(request)
