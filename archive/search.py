@@ -25,9 +25,7 @@ import contextlib
 import fcntl
 import html
 import logging
-import os
 import re
-import shutil
 import sqlite3
 import tempfile
 import threading
@@ -40,6 +38,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from archive import leftovers
 from archive.errors import ArchiveError, Conflict, NotFound
 from archive.models import Episode, MediaFile
 from archive.storage import ObjectStore
@@ -275,16 +274,13 @@ class SearchIndex:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / HOST_INDEX
         with _host_lock(folder):
-            _remove_dead_scratch(folder)
+            leftovers.remove_dead(folder, "index-")  # per-process indexes of older versions
+            leftovers.remove_dead(folder, "snapshot-")
             if not _usable(path):
                 _discard(path)
                 if store is not None:
                     _download_snapshot(store, path)
             return cls(path=path, keep=True, fetch_workers=fetch_workers)
-
-    @property
-    def shared(self) -> bool:
-        return self._keep
 
     @property
     def folder(self) -> Path | None:
@@ -309,7 +305,7 @@ class SearchIndex:
             db = self._writer
             db.execute("BEGIN IMMEDIATE")
             try:
-                if claim is not None and claim.superseded(db):
+                if claim is not None and claim.superseded(_read_state(db)):
                     raise _Superseded
                 yield db
                 db.execute("COMMIT")
@@ -417,9 +413,9 @@ class SearchIndex:
         episode, a second at 100,000)."""
         claim = _Claim(as_of.astimezone(UTC).isoformat(), catalogue)
         with self._writing() as db:
-            state = dict(db.execute("SELECT key, value FROM state"))
-            if claim.superseded(db) or (state.get("catalogue") == catalogue
-                                        and state.get("synced") == claim.mark):
+            state = _read_state(db)
+            if claim.superseded(state) or (state.get("catalogue") == catalogue
+                                           and state.get("synced") == claim.mark):
                 return None
             _put_state(db, as_of=claim.stamp, catalogue=catalogue)
         return claim
@@ -451,20 +447,24 @@ class SearchIndex:
 
     # -- persistence: a cold start restores the index instead of re-reading every transcript
 
-    def write_snapshot(self, target: Path) -> set[str]:
-        """The whole index as a SQLite file at `target`, holding nothing of removed episodes
-        (segments merged, then copied page by page with VACUUM INTO, never held in memory);
-        returns the episodes it holds."""
+    @contextlib.contextmanager
+    def snapshot_file(self) -> Iterator[tuple[Path, set[str]]]:
+        """The whole index as a SQLite file, and the episodes it holds, holding nothing of
+        removed episodes (segments merged, then copied page by page with VACUUM INTO, never
+        held in memory); the file is scratch next to the index's own, removed afterwards."""
         with self._writing():
             self._optimize()
-        target.unlink(missing_ok=True)
-        with self._write_lock:
-            self._writer.execute("VACUUM INTO ?", (str(target),))
-        copy = sqlite3.connect(target)  # the ids of what was copied, not of what is there now
-        try:
-            return {row[0] for row in copy.execute("SELECT episode_id FROM docs")}
-        finally:
-            copy.close()
+        with tempfile.TemporaryDirectory(prefix=leftovers.own_name("snapshot-"),
+                                         dir=self.folder) as folder:
+            target = Path(folder) / "snapshot.sqlite"
+            with self._write_lock:
+                self._writer.execute("VACUUM INTO ?", (str(target),))
+            copy = sqlite3.connect(target)  # the ids of what was copied, not of what is now
+            try:
+                ids = {row[0] for row in copy.execute("SELECT episode_id FROM docs")}
+            finally:
+                copy.close()
+            yield target, ids
 
     def snapshot(self) -> bytes:
         """The whole index as one SQLite database image (for small indexes and tests)."""
@@ -472,9 +472,7 @@ class SearchIndex:
 
     def snapshot_with_ids(self) -> tuple[bytes, set[str]]:
         """The image and the episodes it holds, taken together."""
-        with tempfile.TemporaryDirectory(prefix="archive-index-") as folder:
-            target = Path(folder) / "snapshot.sqlite"
-            ids = self.write_snapshot(target)
+        with self.snapshot_file() as (target, ids):
             return target.read_bytes(), ids
 
     def episode_ids(self) -> set[str]:
@@ -484,9 +482,10 @@ class SearchIndex:
     def forget(self, episode_ids: Iterable[str]) -> None:
         """Take episodes out of the index (their words stay in old segments until the next
         merge: `sync` after a removal, or `snapshot`)."""
-        with self._sync_lock, self._writing():
+        with self._sync_lock, self._writing() as db:
             for episode_id in episode_ids:
                 self._remove(episode_id)
+            _put_state(db, merge_pending="1")
             self._synced = None
 
     def restore(self, image: bytes) -> bool:
@@ -682,11 +681,13 @@ class _Claim:
         """Names the snapshot: catalogue times strictly increase (`next_revision`)."""
         return f"{self.catalogue}@{self.stamp}"
 
-    def superseded(self, db: sqlite3.Connection) -> bool:
+    def superseded(self, state: Mapping[str, str]) -> bool:
         """Whether the index was claimed for a newer snapshot of the same catalogue."""
-        state = dict(db.execute("SELECT key, value FROM state WHERE key IN "
-                                "('as_of', 'catalogue')"))
         return state.get("catalogue") == self.catalogue and state.get("as_of", "") > self.stamp
+
+
+def _read_state(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT key, value FROM state"))
 
 
 def _put_state(db: sqlite3.Connection, **values: str) -> None:
@@ -716,20 +717,10 @@ def _usable(path: Path) -> bool:
             return _upgrade(db) == SCHEMA_VERSION
         finally:
             db.close()
-    except sqlite3.OperationalError as error:
-        if "locked" in str(error) or "busy" in str(error):
+    except sqlite3.Error as error:
+        if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise  # in use by another process, not broken: never delete it under them
-        return False  # no such table: not an index
-    except sqlite3.Error:
-        return False  # not a database, or damaged
-
-
-def _remove_dead_scratch(folder: Path) -> None:
-    """Snapshot folders (`snapshot-<pid>-…`, index-sized) of processes that died writing them."""
-    for scratch in folder.glob("snapshot-*"):
-        pid = scratch.name.split("-")[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+        return False  # not a database, damaged, or not an index (no `docs`)
 
 
 def _discard(path: Path) -> None:
@@ -815,15 +806,6 @@ class Transcripts:
         return tuple(Cue(c.start, c.end, c.text, c.speaker) for c in parsed.cues if c.text)
 
 
-def load_snapshot(index: SearchIndex, store: ObjectStore) -> bool:
-    """Start from the snapshot in the bucket, if there is a usable one."""
-    try:
-        found = store.get_bytes(SNAPSHOT_KEY)
-    except ArchiveError:
-        return False
-    return found is not None and index.restore(found[0])
-
-
 def save_snapshot(index: SearchIndex, store: ObjectStore,
                   published: Callable[[], Collection[str]] | None = None) -> None:
     """Store the index for the next cold start (any process's snapshot will do).
@@ -832,10 +814,7 @@ def save_snapshot(index: SearchIndex, store: ObjectStore,
     index predates a delete or unpublish: what it put back is pruned again at once.
     """
     try:
-        with tempfile.TemporaryDirectory(prefix=f"snapshot-{os.getpid()}-",
-                                         dir=index.folder) as folder:
-            image = Path(folder) / "snapshot.sqlite"
-            ids = index.write_snapshot(image)
+        with index.snapshot_file() as (image, ids):
             store.upload_file(SNAPSHOT_KEY, image, SNAPSHOT_TYPE)  # streamed, in parts
         if published is not None:
             current = set(published())

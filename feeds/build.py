@@ -150,12 +150,6 @@ def item_line(item: bytes) -> bytes:
 
 def item_fragments(channel: Channel, episodes: Sequence[Episode], urls: FeedUrls,
                    titles: Mapping[str, str]) -> list[bytes]:
-    """Each episode's `<item>` as feedgen writes it (see `_items`)."""
-    return _items(channel, episodes, urls, titles)
-
-
-def _items(channel: Channel, episodes: Sequence[Episode], urls: FeedUrls,
-           titles: Mapping[str, str]) -> list[bytes]:
     """Each episode's `<item>` as feedgen writes it, without namespace declarations (the
     document's root carries them)."""
     if not episodes:

@@ -70,7 +70,6 @@ def needs_encoding(p: Probe) -> bool:
 
 
 def _open(path: str | Path) -> tuple[Any, Any]:
-    import av
     import av.error
     try:
         container = av.open(str(path))
@@ -86,7 +85,6 @@ def _open(path: str | Path) -> tuple[Any, Any]:
 
 def _frames(container: Any, stream: Any) -> Iterator[Any]:
     """Decoded audio frames; a damaged packet is skipped rather than failing the whole file."""
-    import av
     import av.error
     try:
         for packet in container.demux(stream):
@@ -132,7 +130,6 @@ class _Chain:
     """A linear FFmpeg filter graph: push frames in, get filtered frames out."""
 
     def __init__(self, fmt: str, layout: str, rate: int, filters: list[tuple[str, str]]):
-        import av
         import av.filter
         self.graph = av.filter.Graph()
         node = self.graph.add_abuffer(
@@ -147,7 +144,6 @@ class _Chain:
         self.rate = rate
 
     def push(self, frame: Any) -> Iterator[Any]:
-        import av
         import av.error
         if frame is not None:
             frame.pts, frame.time_base = self.samples, Fraction(1, self.rate)

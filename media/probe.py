@@ -78,7 +78,6 @@ def probe(path: str | Path, *, max_seconds: float | None = None) -> Probe:
     With `max_seconds`, reading stops as soon as the audio is known to be longer: the duration
     then says "longer than that", so the caller can refuse it without reading the rest.
     """
-    import av
     import av.error
     path = Path(path)
     _sniff(path)
@@ -156,7 +155,6 @@ def _describe(container: av.container.InputContainer, max_seconds: float | None)
 
 
 def _audio_stream(container: av.container.InputContainer) -> Any:
-    import av
     import av.error
     if not container.streams.audio:
         if not container.streams.video:
@@ -194,7 +192,6 @@ def _scan(container: av.container.InputContainer, audio: Any, max_seconds: float
 
     The per-packet work is kept to integer arithmetic in the stream's time base: an hour of MP3
     is ~140,000 packets, and this loop is on every upload's critical path."""
-    import av
     import av.error
     scan = _Scan()
     started = time.monotonic()
@@ -237,7 +234,6 @@ def _stamped(scan: _Scan, first: int | None, end: int, base: Any) -> _Scan:
 
 
 def _decode(scan: _Scan, packet: Any) -> None:
-    import av
     import av.error
     scan.decode_attempts += 1
     try:

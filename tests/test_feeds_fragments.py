@@ -20,13 +20,13 @@ TITLES = {"trust-lectures": "Trust Lectures"}
 def count_item_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many items each build made with feedgen (the costly part), one entry per build."""
     built: list[int] = []
-    items = build._items
+    items = build.item_fragments
 
     def counting(*args: Any) -> list[bytes]:
         built.append(len(args[1]))
         return items(*args)
 
-    monkeypatch.setattr(build, "_items", counting)
+    monkeypatch.setattr(build, "item_fragments", counting)
     return built
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import Counter
@@ -18,7 +19,6 @@ from archive.search import (
     Cue,
     Query,
     SearchIndex,
-    load_snapshot,
     mark_snippet,
     save_snapshot,
     seconds_fragment,
@@ -198,12 +198,12 @@ def test_an_unusable_snapshot_is_ignored(index: SearchIndex) -> None:
 
 
 def test_snapshots_round_trip_through_the_bucket(store: ObjectStore, index: SearchIndex,
-                                                 episodes: list[Episode]) -> None:
-    fresh = SearchIndex()
-    assert not load_snapshot(fresh, store)  # none yet
+                                                 episodes: list[Episode], tmp_path: Path) -> None:
+    assert len(SearchIndex.for_host(tmp_path / "before", store)) == 0  # none yet
     save_snapshot(index, store)
-    assert load_snapshot(fresh, store)
+    fresh = SearchIndex.for_host(tmp_path / "after", store)
     assert len(fresh) == len(episodes)
+    assert not list((tmp_path / "after").glob("snapshot-*"))  # no scratch left behind
 
 
 # -- the index the processes of a host share ------------------------------------------------------
@@ -223,7 +223,7 @@ def test_processes_on_a_host_share_one_index_file(store: ObjectStore, episodes: 
     save_snapshot(built, store)
     folder = tmp_path / "search"
     first = SearchIndex.for_host(folder, store)
-    assert first.shared and len(first) == 2  # from the snapshot
+    assert first.folder == folder and len(first) == 2  # from the snapshot
     store.delete("search/index.sqlite")
     second = SearchIndex.for_host(folder, store)  # the file as it is, no snapshot needed
     assert len(second) == 2
@@ -235,6 +235,14 @@ def test_processes_on_a_host_share_one_index_file(store: ObjectStore, episodes: 
     for index in (first, second):
         index.close()
     assert (folder / HOST_INDEX).exists()  # a cache the next process opens
+    # Leftovers of processes gone (older versions' own indexes, snapshot scratch) are removed.
+    (folder / "index-999999999-ab.sqlite").write_bytes(b"x")
+    (folder / "snapshot-999999999-cd").mkdir()
+    mine = folder / f"snapshot-{os.getpid()}-ef"
+    mine.mkdir()
+    SearchIndex.for_host(folder).close()
+    assert sorted(p.name for p in folder.iterdir() if "99999" in p.name or p == mine) == \
+        [mine.name]
     with pytest.raises(ValueError):
         SearchIndex.for_host(folder).restore(built.snapshot())
 

@@ -30,7 +30,7 @@ from archive.stats.events import (
     events_prefix,
 )
 from archive.stats.listeners import pending_days
-from archive.stats.rollup import count_table, duckdb_module, read_parquet
+from archive.stats.rollup import count_table, new_connection, read_parquet
 from archive.storage import ObjectInfo, ObjectStore
 
 MAX_DAYS = 366 * 20
@@ -128,7 +128,7 @@ class _RolledUp:
         if found is not None:
             return found
         paths = cache.fetch(objects)
-        connection = duckdb_module().connect()
+        connection = new_connection()
         try:
             table = read_parquet(connection, paths).to_arrow_table().cast(ROLLUP_SCHEMA)
         finally:
@@ -164,7 +164,7 @@ class _OpenDayEvents:
             known, table = frozenset(), EVENT_SCHEMA.empty_table()
         missing = [info for info in objects if (info.key, info.size, info.etag) not in known]
         if missing:
-            connection = duckdb_module().connect()
+            connection = new_connection()
             try:
                 new = read_parquet(connection, cache.fetch(missing)).to_arrow_table()
             finally:
@@ -203,7 +203,7 @@ def counts_table(store: ObjectStore, cache_dir: Path, since: date, until: date) 
 
 def build_report(store: ObjectStore, cache_dir: Path, filters: Filters) -> Report:
     counts = counts_table(store, cache_dir, filters.since, filters.until)
-    connection = duckdb_module().connect()
+    connection = new_connection()
     try:
         connection.register("counts", _filtered(counts, filters))
         delivery = f"role IN ({', '.join(repr(r) for r in DELIVERY_ROLES)})"
@@ -250,4 +250,3 @@ def _filtered(counts: pa.Table, filters: Filters) -> pa.Table:
 def method_label(method: str) -> str:
     return {BYTES: "downloads (IAB v2.3)", REQUESTS: "requests (redirect mode)",
             "mixed": "downloads and requests"}.get(method, method)
-

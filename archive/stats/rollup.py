@@ -22,13 +22,9 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    import duckdb
 
 from archive.errors import Conflict
 from archive.stats.agents import NOT_COUNTED
@@ -44,6 +40,9 @@ from archive.stats.events import (
 )
 from archive.stats.listeners import destroy_key, pending_days
 from archive.storage import ObjectStore
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger("archive.stats.rollup")
 
@@ -106,7 +105,7 @@ def count_files(paths: Sequence[Path]) -> pa.Table:
     """The counted downloads (ROLLUP_SCHEMA) of the events in these Parquet files."""
     if not paths:
         return ROLLUP_SCHEMA.empty_table()
-    connection = duckdb_module().connect()
+    connection = new_connection()
     try:
         read_parquet(connection, paths).create_view("events")
         table = connection.sql(COUNT_SQL).to_arrow_table()
@@ -119,7 +118,7 @@ def count_table(events: pa.Table) -> pa.Table:
     """The same count over events already in memory."""
     if events.num_rows == 0:
         return ROLLUP_SCHEMA.empty_table()
-    connection = duckdb_module().connect()
+    connection = new_connection()
     try:
         connection.register("events", events)
         table = connection.sql(COUNT_SQL).to_arrow_table()
@@ -168,9 +167,9 @@ def roll_up_due(store: ObjectStore, cache_dir: Path, now: datetime | None = None
     return done
 
 
-def duckdb_module() -> ModuleType:
-    """DuckDB, imported when a report or roll-up first needs it: ~27 MB that web processes
-    which never serve /stats do not carry."""
+def new_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection. DuckDB is imported when a report or roll-up first needs
+    it: ~27 MB that web processes which never serve /stats do not carry."""
     import duckdb
 
-    return duckdb
+    return duckdb.connect()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import secrets
 import shutil
 import struct
@@ -30,9 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from archive import leftovers
 from archive.models import Episode
-from feeds import Channel
-from feeds.build import feed_frame, item_fragments, item_line
+from feeds import Channel, build
 from feeds.channel import FeedUrls
 
 STREAM_ITEMS = 1000  # feeds with more items than this are files, not bytes in memory
@@ -97,11 +96,8 @@ class FeedFolder:
     def __init__(self, data_dir: Path) -> None:
         parent = data_dir / "feeds"
         parent.mkdir(parents=True, exist_ok=True)
-        for folder in parent.iterdir():
-            pid = folder.name.split("-")[0]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                shutil.rmtree(folder, ignore_errors=True)
-        self.path = parent / f"{os.getpid()}-{secrets.token_hex(4)}"
+        leftovers.remove_dead(parent, "")
+        self.path = parent / leftovers.own_name("")
         self.path.mkdir()
         self._lock = threading.Lock()
         # Per feed, the builds of its two newest catalogue snapshots (by snapshot time, not
@@ -134,7 +130,7 @@ def write_feed(folder: Path, channel: Channel, included: Sequence[Episode], urls
                titles: Mapping[str, str], previous: FeedFile | None) -> FeedFile:
     """The feed of `included` (already selected and ordered) as files in `folder`, copying
     every item `previous` already holds; the same bytes `feeds.build_feed` returns."""
-    head, tail = feed_frame(channel, included)
+    head, tail = build.feed_frame(channel, included)
     kept = previous.items if previous is not None and previous.channel == channel else {}
 
     def reusable(episode: Episode) -> bool:
@@ -143,7 +139,7 @@ def write_feed(folder: Path, channel: Channel, included: Sequence[Episode], urls
             episode.series)
 
     missing = [e for e in included if not reusable(e)]
-    built = dict(zip(map(id, missing), item_fragments(channel, missing, urls, titles),
+    built = dict(zip(map(id, missing), build.item_fragments(channel, missing, urls, titles),
                      strict=True))
     stem = folder / secrets.token_hex(8)
     path, gz_path = stem.with_suffix(".xml"), stem.with_suffix(".xml.gz")
@@ -159,7 +155,7 @@ def write_feed(folder: Path, channel: Channel, included: Sequence[Episode], urls
             for episode in included:
                 title = titles.get(episode.series)
                 if id(episode) in built:
-                    raw = item_line(built[id(episode)])
+                    raw = build.item_line(built[id(episode)])
                     span = writer.piece(raw, deflate_piece(raw))
                 else:
                     assert sources is not None

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -33,7 +33,6 @@ from archive.search import (
     Cue,
     SearchIndex,
     Transcripts,
-    load_snapshot,
     save_snapshot,
     seconds_fragment,
 )
@@ -93,33 +92,21 @@ class PageServices:
     index: SearchIndex
     transcripts: Transcripts
     rendered: RenderedPages
-    restored: bool = False
-    restore_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def install(state: Any) -> None:
     """The pages' long-lived parts, built once in the app's lifespan. The search index is the
     file the processes of this host share under ARCHIVE_DATA_DIR/search: the first process on
     a host streams the bucket's snapshot into it, the others open it as it is."""
-    folder = Path(state.archive.settings.data_dir) / "search"
-    _remove_orphaned_indexes(folder)
-    index = SearchIndex.for_host(folder, state.archive.store)
-    state.page_services = PageServices(index, Transcripts(state.archive.store), RenderedPages(),
-                                       restored=True)
+    index = SearchIndex.for_host(Path(state.archive.settings.data_dir) / "search",
+                                 state.archive.store)
+    state.page_services = PageServices(index, Transcripts(state.archive.store), RenderedPages())
 
 
 def uninstall(state: Any) -> None:
     services = getattr(state, "page_services", None)
     if services is not None:
         services.index.close()
-
-
-def _remove_orphaned_indexes(folder: Path) -> None:
-    """Per-process index files of earlier versions (`index-<pid>-…`) whose process is gone."""
-    for path in folder.glob("index-*"):
-        pid = path.name.split("-")[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            path.unlink(missing_ok=True)
 
 
 def services(request: Request) -> PageServices:
@@ -310,12 +297,8 @@ def load_cues_for_index(transcripts: Transcripts) -> Any:
 
 
 def sync_index(found: PageServices, view: CatalogView, store: ObjectStore) -> None:
-    """Bring the index up to the snapshot (only changed episodes). The first time, start from
-    the index snapshot in the bucket; after a large change, leave a fresh one there."""
-    with found.restore_lock:
-        if not found.restored:
-            load_snapshot(found.index, store)
-            found.restored = True
+    """Bring the index up to the snapshot (only changed episodes; `SearchIndex.for_host` started
+    it from the bucket's snapshot); after a large change, leave a fresh snapshot there."""
     changed = found.index.sync(view.published, views.series_titles(view),
                                load_cues_for_index(found.transcripts), token=view,
                                as_of=view.updated_at, catalogue=view.data.guid)
