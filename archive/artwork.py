@@ -69,7 +69,7 @@ def _order(name: str) -> tuple[int, int]:
 def forget(archive: Archive, cover: MediaFile, data: CatalogData) -> None:
     """Remove a cover's renditions after a failed commit, unless a cover the catalogue names has
     the same bytes (renditions are shared by checksum)."""
-    named = [f for e in data.episodes.values() if (f := e.files.get("cover"))]
+    named = [f for e in data.episodes.values() if (f := e.cover)]
     named += [s.cover for s in data.series.values() if s.cover]
     if not cover.renditions or any(f.sha256 == cover.sha256 for f in named):
         return

@@ -8,15 +8,20 @@ by one version of the code are checked when another reads them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 import secrets
+import typing
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import msgspec
+
+from archive import compact
 from archive.errors import InvalidInput
 
 MAX_TITLE = 300
@@ -550,6 +555,18 @@ class Episode:
     # has passed (archive/rights.py).
     publish_at: datetime | None = None
     consent: dict[str, str] = field(default_factory=dict)  # speaker slug -> CONSENT_STATUSES
+    # A catalogue snapshot's episodes keep PACKED_FIELDS compressed here and unpack them when
+    # read (`__getattr__`); None for an episode made or copied in this process (`packed_episode`).
+    packed: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getattr__(self, name: str) -> Any:
+        """Reached only when a slot is empty: a packed episode's packed fields. They are
+        unpacked on each read, never put back on the object: a snapshot's episodes are shared
+        by every reader and never changed (a change works on copies)."""
+        packed = object.__getattribute__(self, "packed")
+        if packed is None or name not in _PACKED_NAMES:
+            raise AttributeError(name)
+        return getattr(unpacked(packed), name)
 
     @property
     def scheduled(self) -> bool:
@@ -557,7 +574,24 @@ class Episode:
 
     @property
     def audio(self) -> MediaFile | None:
+        if self.packed is not None and not self.packed[0] & _HAS_AUDIO:
+            return None  # lists of every published episode ask this: no unpacking
         return self.files.get("audio")
+
+    @property
+    def cover(self) -> MediaFile | None:
+        if self.packed is not None and not self.packed[0] & _HAS_COVER:
+            return None
+        return self.files.get("cover")
+
+    @property
+    def transcript_sha256(self) -> str:
+        """The transcript's checksum, "" without one (the search index's version of it)."""
+        packed = self.packed
+        if packed is not None and packed[0] & _SHA_KEPT:
+            return packed[2:2 + packed[1]].decode("ascii")
+        transcript = self.files.get("transcript")
+        return transcript.sha256 if transcript else ""
 
     @property
     def duration(self) -> float | None:
@@ -641,40 +675,41 @@ class Episode:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        p = self if self.packed is None else unpacked(self.packed)  # unpacked once, not per field
         return {
             "id": self.id,
-            "guid": self.guid,
+            "guid": p.guid,
             "slug": self.slug,
             "title": self.title,
             "series": self.series,
             "date": self.date.isoformat() if self.date else None,
-            "description": self.description,
+            "description": p.description,
             "speakers": [s.to_dict() for s in self.speakers],
             "tags": list(self.tags),
             "licence": self.licence,
-            "rights": self.rights,
-            "event": self.event,
-            "location": self.location.to_dict() if self.location else None,
+            "rights": p.rights,
+            "event": p.event,
+            "location": p.location.to_dict() if p.location else None,
             "language": self.language,
             "season": self.season,
             "number": self.number,
             "episode_type": self.episode_type,
             "explicit": self.explicit,
             "draft": self.draft,
-            "files": {role: f.to_dict() for role, f in self.files.items()},
-            "chapters": [c.to_dict() for c in self.chapters],
-            "loudness": self.loudness.to_dict() if self.loudness else None,
-            "original_sha256": self.original_sha256,
-            "source_filename": self.source_filename,
-            "transcript_language": self.transcript_language,
-            "transcript_provenance": self.transcript_provenance.to_dict()
-            if self.transcript_provenance else None,
-            "pending": list(self.pending),
-            "enrichment_errors": dict(self.enrichment_errors),
+            "files": {role: f.to_dict() for role, f in p.files.items()},
+            "chapters": [c.to_dict() for c in p.chapters],
+            "loudness": p.loudness.to_dict() if p.loudness else None,
+            "original_sha256": p.original_sha256,
+            "source_filename": p.source_filename,
+            "transcript_language": p.transcript_language,
+            "transcript_provenance": p.transcript_provenance.to_dict()
+            if p.transcript_provenance else None,
+            "pending": list(p.pending),
+            "enrichment_errors": dict(p.enrichment_errors),
             "published_at": self.published_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "publish_at": self.publish_at.isoformat() if self.publish_at else None,
-            "consent": dict(sorted(self.consent.items())),
+            "consent": dict(sorted(p.consent.items())),
         }
 
     def public_dict(self) -> dict[str, Any]:
@@ -742,3 +777,59 @@ def _positive_int(value: Any, field_name: str) -> int | None:
     if number < 1:
         raise InvalidInput(f"{field_name} must be a positive number.")
     return number
+
+
+# -- packed episodes --------------------------------------------------------------------------
+# What an episode's own page, feed item, search entry or export reads, but no list, filter,
+# ordering or people index does: kept compressed in a catalogue snapshot (~3 KB of objects an
+# episode becomes ~1 KB; archive/compact.py). Lists learn what they need from the header.
+PACKED_FIELDS = ("guid", "description", "rights", "event", "location", "files", "chapters",
+                 "loudness", "original_sha256", "source_filename", "transcript_language",
+                 "transcript_provenance", "pending", "enrichment_errors", "consent")
+_PACKED_NAMES = frozenset(PACKED_FIELDS)
+LISTED_FIELDS = tuple(f.name for f in dataclasses.fields(Episode)
+                      if f.init and f.name not in _PACKED_NAMES)
+# Header: flags, the transcript checksum's length, the checksum (ASCII), then the fields.
+_HAS_AUDIO, _HAS_COVER, _SHA_KEPT = 1, 2, 4
+
+PackedFields = msgspec.defstruct(
+    "PackedFields", [(name, typing.get_type_hints(Episode)[name]) for name in PACKED_FIELDS],
+    array_like=True)
+_PACKED_DECODER = msgspec.json.Decoder(PackedFields)
+
+
+def read_packed_fields(raw: bytes) -> Any:
+    """`PACKED_FIELDS` from their JSON array (in that order); msgspec.ValidationError if the
+    values are not of their fields' types."""
+    return _PACKED_DECODER.decode(raw)
+
+
+@functools.lru_cache(maxsize=1024)  # a page reads an episode's fields many times over
+def unpacked(packed: bytes) -> Any:
+    return _PACKED_DECODER.decode(compact.decompress(memoryview(packed)[2 + packed[1]:]))
+
+
+def packed_episode(listed: Any, raw: bytes, fields: Any) -> Episode:
+    """An episode with `LISTED_FIELDS` taken from `listed` and `PACKED_FIELDS` kept as `raw`,
+    their JSON array, which `read_packed_fields` has read as `fields`."""
+    episode = Episode.__new__(Episode)
+    for name in LISTED_FIELDS:
+        setattr(episode, name, getattr(listed, name))
+    files = fields.files
+    transcript = files.get("transcript")
+    checksum = transcript.sha256 if transcript is not None else ""
+    kept = isinstance(checksum, str) and checksum.isascii() and len(checksum) < 256
+    sha = checksum.encode("ascii") if kept else b""
+    flags = ((_HAS_AUDIO if "audio" in files else 0) | (_HAS_COVER if "cover" in files else 0)
+             | (_SHA_KEPT if kept else 0))
+    episode.packed = bytes((flags, len(sha))) + sha + compact.compress(raw)
+    return episode
+
+
+def pack(episode: Episode) -> Episode:
+    """`episode` packed as a catalogue snapshot holds it (an equal episode)."""
+    if episode.packed is not None:
+        return episode
+    document = episode.to_dict()
+    raw = msgspec.json.encode([document[name] for name in PACKED_FIELDS])
+    return packed_episode(episode, raw, read_packed_fields(raw))

@@ -140,9 +140,7 @@ def seconds_fragment(seconds: float) -> str:
 
 
 def episode_version(episode: Episode, series_title: str) -> str:
-    transcript = episode.files.get("transcript")
-    return "|".join((episode.updated_at.isoformat(), transcript.sha256 if transcript else "",
-                     series_title))
+    return "|".join((episode.updated_at.isoformat(), episode.transcript_sha256, series_title))
 
 
 @dataclass(frozen=True)

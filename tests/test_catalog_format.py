@@ -8,13 +8,18 @@ change that fails leaves the shared snapshot untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
+import tracemalloc
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import pytest
 
 from archive import catalog_format as fmt
+from archive import compact, models
 from archive.catalog import CATALOG_KEY, Catalog, CatalogData
 from archive.errors import InvalidInput
 from archive.models import Chapter, Episode, Location, Loudness, Provenance
@@ -220,6 +225,82 @@ def test_a_shard_reads_back_every_field_exactly(monkeypatch: pytest.MonkeyPatch)
     # Strings thousands of episodes repeat are one object in the process.
     twin = fmt.read_shard(fmt.shard_body("00", [make_episode("Other")])[1])[0]
     assert twin.speakers[0].affiliation is read[0].speakers[0].affiliation
+
+
+def varied_episodes(count: int) -> list[Episode]:
+    """Episodes with and without covers, transcripts and audio, as an archive holds them."""
+    episodes = [make_episode(f"Lecture {n}", description=f"On trust, part {n}.")
+                for n in range(count)]
+    for n, episode in enumerate(episodes):
+        if n % 3 == 0:
+            episode.files["cover"] = media_file(episode.id, "cover.jpg", b"jpeg %d" % n,
+                                                "image/jpeg", renditions=["320.webp"])
+        if n % 4 == 0:
+            episode.files["transcript"] = media_file(episode.id, "transcript.vtt",
+                                                     b"WEBVTT %d" % n, "text/vtt")
+        if n % 5 == 0:
+            del episode.files["audio"]
+    return episodes
+
+
+def test_a_snapshot_keeps_what_lists_do_not_read_packed_and_unpacks_it_exactly() -> None:
+    """A snapshot's episodes keep their page-only fields compressed (models.PACKED_FIELDS);
+    read back, every field equals what was written, with or without the dictionary learnt
+    from the archive's records, and what lists ask (audio, cover, transcript) is answered
+    from the header alone."""
+    episodes = [every_field_episode(), *varied_episodes(compact.SAMPLES_TO_LEARN)]
+    read = {e.id: e for e in fmt.read_shard(fmt.shard_body("00", episodes)[1])}
+    assert not compact.learning()  # a shard this large teaches the process its dictionary
+    for episode in [*episodes[:2], make_episode("Alone")]:  # the last packed by itself
+        packed = read.get(episode.id) or models.pack(episode)
+        assert packed.packed is not None
+        for f in dataclasses.fields(Episode):
+            if f.init:
+                assert getattr(packed, f.name) == getattr(episode, f.name), f.name
+        assert packed == episode and packed.to_dict() == episode.to_dict()
+        assert pickle.loads(pickle.dumps(packed)) == episode
+        copy = dataclasses.replace(packed, title="Copy")
+        assert copy.packed is None and copy.files == episode.files
+    for episode in episodes:
+        packed = read[episode.id]
+        assert (packed.audio, packed.cover, packed.transcript_sha256) == (
+            episode.audio, episode.cover, episode.transcript_sha256)
+    with pytest.raises(AttributeError):
+        read[episodes[0].id].no_such_field  # noqa: B018
+    # Each speaker, as thousands of episodes repeat them, is one object.
+    assert len({id(read[e.id].speakers[0]) for e in episodes[1:]}) == 1
+
+
+def test_packed_episodes_take_a_fraction_of_the_memory() -> None:
+    episodes = varied_episodes(300)
+    body = fmt.shard_body("00", episodes)[1]
+
+    def held(make: Callable[[], list[Episode]]) -> int:
+        tracemalloc.start()
+        try:
+            made = make()
+            size = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert len(made) == len(episodes)
+        return size
+
+    whole = held(lambda: [Episode.from_dict(e.to_dict()) for e in episodes])
+    packed = held(lambda: fmt.read_shard(body))
+    assert packed < whole * 0.6
+
+
+def test_records_made_before_the_dictionary_stay_readable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compact, "_codecs", compact._codecs[:1])  # a process yet to learn
+    records = [json.dumps(e.to_dict()).encode() for e in varied_episodes(300)]
+    before = compact.compress(records[0])
+    assert not compact.learn(records[:10]) and compact.learning()  # too few to learn from
+    assert compact.learn(records) and not compact.learning()
+    after = compact.compress(records[0])
+    assert len(after) < len(before) * 0.7
+    assert compact.decompress(before) == compact.decompress(after) == records[0]
+    assert not compact.learn(records)  # one dictionary per process
 
 
 def shard_of_dicts(episodes: list[dict[str, Any]]) -> bytes:

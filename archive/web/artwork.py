@@ -44,7 +44,7 @@ def published_renditions(view: CatalogView) -> dict[str, frozenset[str]]:
 
     def build() -> dict[str, frozenset[str]]:
         found: dict[str, frozenset[str]] = {}
-        covers = [e.files.get("cover") for e in view.published]
+        covers = [e.cover for e in view.published]
         covers += [s.cover for s in view.all_series]
         for cover in covers:
             if cover is not None and cover.renditions:
