@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from archive import catalog_format as fmt
+from archive import models
 from archive import people as people_records
 from archive.errors import ArchiveError, Conflict, Duplicate, NotFound, StorageError
 from archive.models import Episode, Person, Series, episode_prefix, next_revision, utcnow
@@ -235,10 +236,10 @@ class CatalogView:
             kept = [e for e in previous.published if e.id not in changed]
             for episode_id in changed:
                 episode = self.data.episodes.get(episode_id)
-                if episode is not None and not episode.draft and episode.audio:
+                if episode is not None and not episode.draft and episode.has_audio:
                     bisect.insort(kept, episode, key=_newest_first)
             return kept
-        episodes = [e for e in self.data.episodes.values() if not e.draft and e.audio]
+        episodes = [e for e in self.data.episodes.values() if not e.draft and e.has_audio]
         return sorted(episodes, key=_newest_first)
 
     @cached_property
@@ -685,9 +686,18 @@ def _new_keys(base: CatalogData, data: CatalogData) -> set[str]:
 
 
 def _settled(data: CatalogData) -> CatalogData:
-    """The written document as a plain snapshot for readers."""
+    """The written document as a plain snapshot for readers, the episodes the change made
+    packed as a reader of the shards holds them, so a long-lived writer does not grow with
+    what it edits."""
     if isinstance(data.episodes, fmt.TrackedEpisodes):
-        data.episodes = data.episodes.plain()
+        touched = data.episodes.touched
+        episodes = data.episodes.plain()
+        for episode_id in touched:
+            if (episode := episodes.get(episode_id)) is not None:
+                episodes[episode_id] = models.pack(episode)
+    else:
+        episodes = {episode_id: models.pack(e) for episode_id, e in data.episodes.items()}
+    data.episodes = episodes
     return data
 
 

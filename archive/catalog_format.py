@@ -20,6 +20,7 @@ Format 1 (everything in `catalog.json`) is still read; the next change writes fo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import json
@@ -30,7 +31,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -110,7 +112,36 @@ def _shard_episode_type() -> type[msgspec.Struct]:
     return msgspec.defstruct("ShardEpisode", fields, kw_only=True)
 
 
+def _checking_type(kind: Any) -> Any:
+    """`kind` with each dataclass in it replaced by a msgspec Struct of the same fields and
+    defaults: decoding into it checks the same types ~3x faster, where only the check is
+    wanted (a packed episode's fields, unpacked into the real dataclasses when read)."""
+    if dataclasses.is_dataclass(kind):
+        hints = get_type_hints(kind)
+        fields: list[tuple[Any, ...]] = []
+        for f in dataclasses.fields(kind):
+            twin = _checking_type(hints[f.name])
+            if f.default is not dataclasses.MISSING:
+                fields.append((f.name, twin, f.default))
+            elif f.default_factory is not dataclasses.MISSING:
+                fields.append((f.name, twin, msgspec.field(default_factory=f.default_factory)))
+            else:
+                fields.append((f.name, twin))
+        return msgspec.defstruct(f"Checked{kind.__name__}", fields, kw_only=True)
+    arguments = get_args(kind)
+    if not arguments:
+        return kind
+    twins = tuple(_checking_type(a) for a in arguments)
+    if get_origin(kind) in (Union, UnionType):
+        return functools.reduce(operator.or_, twins)
+    return get_origin(kind)[twins]
+
+
 _ShardEpisode = _shard_episode_type()
+_PACKED_CHECKER = msgspec.json.Decoder(msgspec.defstruct(
+    "CheckedPackedFields",
+    [(name, _checking_type(get_type_hints(Episode)[name])) for name in models.PACKED_FIELDS],
+    array_like=True))
 
 
 class _ShardDocument(msgspec.Struct):
@@ -149,7 +180,7 @@ def _packed(records: list[Any]) -> list[Episode] | None:
         compact.learn(raws)
     episodes = []
     for record, raw in zip(records, raws, strict=True):
-        fields = models.read_packed_fields(raw)
+        fields = _PACKED_CHECKER.decode(raw)
         if not _trusted(record, fields):
             return None
         episodes.append(models.packed_episode(record, raw, fields))
@@ -170,30 +201,31 @@ def _share_strings(episode: Episode) -> None:
     """One copy per process of what thousands of episodes repeat: short strings (series,
     roles, tags) interned, and each speaker (name, role, affiliation…) one shared object.
     A snapshot's episodes are never changed (a change works on copies), so sharing is safe."""
-    def intern(value: str) -> str:  # a validated record can still hold None where it lacks one
-        return sys.intern(value) if type(value) is str else value
-
+    intern = sys.intern
     episode.series = intern(episode.series)
     episode.language = intern(episode.language)
-    episode.episode_type = intern(episode.episode_type)
-    if episode.licence is not None:
-        episode.licence = intern(episode.licence)
     episode.tags = [intern(tag) for tag in episode.tags]
     if len(_shared_people) > _SHARED_PEOPLE_MAX:
         _shared_people.clear()
     speakers = []
     for person in episode.speakers:
-        person.name = intern(person.name)
-        person.role = intern(person.role)
-        person.affiliation = intern(person.affiliation)
         key = (person.name, person.role, person.affiliation, person.orcid, person.url,
                person.image)
-        speakers.append(_shared_people.setdefault(key, person))
+        shared = _shared_people.get(key)
+        if shared is None:
+            person.name = intern(person.name)
+            person.role = intern(person.role)
+            person.affiliation = intern(person.affiliation)
+            shared = _shared_people.setdefault(key, person)
+        speakers.append(shared)
     episode.speakers = speakers
     if episode.packed is None:
+        if episode.licence is not None:
+            episode.licence = intern(episode.licence)
         for media in episode.files.values():
-            media.filename = intern(media.filename)
-            media.content_type = intern(media.content_type)
+            if type(media.filename) is str and type(media.content_type) is str:
+                media.filename = intern(media.filename)
+                media.content_type = intern(media.content_type)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import operator
 import re
 import secrets
 import typing
@@ -573,10 +574,16 @@ class Episode:
         return self.draft and self.publish_at is not None
 
     @property
+    def has_audio(self) -> bool:
+        """Whether there is audio to play: what lists of every published episode ask, answered
+        without unpacking."""
+        if self.packed is not None:
+            return bool(self.packed[0] & _HAS_AUDIO)
+        return "audio" in self.files
+
+    @property
     def audio(self) -> MediaFile | None:
-        if self.packed is not None and not self.packed[0] & _HAS_AUDIO:
-            return None  # lists of every published episode ask this: no unpacking
-        return self.files.get("audio")
+        return self.files.get("audio") if self.has_audio else None
 
     @property
     def cover(self) -> MediaFile | None:
@@ -686,15 +693,15 @@ class Episode:
             "description": p.description,
             "speakers": [s.to_dict() for s in self.speakers],
             "tags": list(self.tags),
-            "licence": self.licence,
+            "licence": p.licence,
             "rights": p.rights,
             "event": p.event,
             "location": p.location.to_dict() if p.location else None,
             "language": self.language,
-            "season": self.season,
-            "number": self.number,
-            "episode_type": self.episode_type,
-            "explicit": self.explicit,
+            "season": p.season,
+            "number": p.number,
+            "episode_type": p.episode_type,
+            "explicit": p.explicit,
             "draft": self.draft,
             "files": {role: f.to_dict() for role, f in p.files.items()},
             "chapters": [c.to_dict() for c in p.chapters],
@@ -783,25 +790,21 @@ def _positive_int(value: Any, field_name: str) -> int | None:
 # What an episode's own page, feed item, search entry or export reads, but no list, filter,
 # ordering or people index does: kept compressed in a catalogue snapshot (~3 KB of objects an
 # episode becomes ~1 KB; archive/compact.py). Lists learn what they need from the header.
-PACKED_FIELDS = ("guid", "description", "rights", "event", "location", "files", "chapters",
-                 "loudness", "original_sha256", "source_filename", "transcript_language",
+PACKED_FIELDS = ("guid", "description", "licence", "rights", "event", "location", "season",
+                 "number", "episode_type", "explicit", "files", "chapters", "loudness",
+                 "original_sha256", "source_filename", "transcript_language",
                  "transcript_provenance", "pending", "enrichment_errors", "consent")
 _PACKED_NAMES = frozenset(PACKED_FIELDS)
 LISTED_FIELDS = tuple(f.name for f in dataclasses.fields(Episode)
                       if f.init and f.name not in _PACKED_NAMES)
 # Header: flags, the transcript checksum's length, the checksum (ASCII), then the fields.
 _HAS_AUDIO, _HAS_COVER, _SHA_KEPT = 1, 2, 4
+_listed_values = operator.attrgetter(*LISTED_FIELDS)
 
 PackedFields = msgspec.defstruct(
     "PackedFields", [(name, typing.get_type_hints(Episode)[name]) for name in PACKED_FIELDS],
     array_like=True)
 _PACKED_DECODER = msgspec.json.Decoder(PackedFields)
-
-
-def read_packed_fields(raw: bytes) -> Any:
-    """`PACKED_FIELDS` from their JSON array (in that order); msgspec.ValidationError if the
-    values are not of their fields' types."""
-    return _PACKED_DECODER.decode(raw)
 
 
 @functools.lru_cache(maxsize=1024)  # a page reads an episode's fields many times over
@@ -811,10 +814,11 @@ def unpacked(packed: bytes) -> Any:
 
 def packed_episode(listed: Any, raw: bytes, fields: Any) -> Episode:
     """An episode with `LISTED_FIELDS` taken from `listed` and `PACKED_FIELDS` kept as `raw`,
-    their JSON array, which `read_packed_fields` has read as `fields`."""
+    their JSON array, already checked by decoding it as `fields` (whose `files` the header
+    is made from)."""
     episode = Episode.__new__(Episode)
-    for name in LISTED_FIELDS:
-        setattr(episode, name, getattr(listed, name))
+    for name, value in zip(LISTED_FIELDS, _listed_values(listed), strict=True):
+        setattr(episode, name, value)
     files = fields.files
     transcript = files.get("transcript")
     checksum = transcript.sha256 if transcript is not None else ""
@@ -832,4 +836,4 @@ def pack(episode: Episode) -> Episode:
         return episode
     document = episode.to_dict()
     raw = msgspec.json.encode([document[name] for name in PACKED_FIELDS])
-    return packed_episode(episode, raw, read_packed_fields(raw))
+    return packed_episode(episode, raw, _PACKED_DECODER.decode(raw))

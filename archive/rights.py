@@ -155,7 +155,7 @@ def set_consent(archive: Archive, episode_id: str, speaker_slug: str, status: st
 def due(data: CatalogData, now: datetime) -> list[str]:
     """Ids of the scheduled episodes whose date has passed (read-only: touches none)."""
     return [e.id for e in people.read_only(data.episodes)
-            if e.draft and e.publish_at is not None and e.publish_at <= now and e.audio]
+            if e.draft and e.publish_at is not None and e.publish_at <= now and e.has_audio]
 
 
 def publish_due(archive: Archive, now: datetime | None = None) -> list[Episode]:

@@ -271,6 +271,15 @@ def test_a_snapshot_keeps_what_lists_do_not_read_packed_and_unpacks_it_exactly()
     assert len({id(read[e.id].speakers[0]) for e in episodes[1:]}) == 1
 
 
+def test_the_writer_holds_what_it_changed_packed_as_readers_do(catalog: Catalog) -> None:
+    first, _ = fill(catalog, 2)
+    retitle(catalog, first, "Retitled")
+    view = catalog.view()
+    assert all(e.packed is not None for e in view.data.episodes.values())
+    assert view.episode(first).title == "Retitled"
+    assert Catalog(catalog.store).refresh().episode(first) == view.episode(first)
+
+
 def test_packed_episodes_take_a_fraction_of_the_memory() -> None:
     episodes = varied_episodes(300)
     body = fmt.shard_body("00", episodes)[1]

@@ -121,7 +121,7 @@ async def episode_embed(request: Request) -> Response:
 async def series_embed(request: Request) -> Response:
     view = pages.snapshot(request)
     series = view.series(request.path_params["slug"])
-    episodes = [e for e in view.series_episodes(series.slug) if e.audio is not None][:RECENT]
+    episodes = [e for e in view.series_episodes(series.slug) if e.has_audio][:RECENT]
     if not episodes:
         raise NotFound("Nothing has been published in this series yet.")
     newest = episodes[0]
