@@ -129,7 +129,7 @@ def build_feed(
 
 def feed_episodes(episodes: Iterable[Episode], limit: int | None = None) -> list[Episode]:
     """What a feed carries: published episodes with audio, newest first, at most `limit`."""
-    candidates = (e for e in episodes if not e.draft and e.audio is not None)
+    candidates = (e for e in episodes if not e.draft and e.has_audio)
     return (heapq.nlargest(limit, candidates, key=_newest_first_key) if limit is not None
             else sorted(candidates, key=_newest_first_key, reverse=True))
 
@@ -171,7 +171,8 @@ _ITEM_START = re.compile(rb"^<item(?: xmlns(?::\w+)?=\"[^\"]*\")*>")
 
 
 def _newest_first_key(episode: Episode) -> tuple[datetime, date, str]:
-    return (episode.published_at, episode.date or date.min, episode.guid)
+    """The id settles ties: unlike the guid, it is read without unpacking the episode."""
+    return (episode.published_at, episode.date or date.min, episode.id)
 
 
 def _last_change(episodes: Sequence[Episode]) -> datetime:
