@@ -11,6 +11,7 @@ import math
 import os
 import re
 import secrets
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -185,9 +186,9 @@ def _check_url(name: str, value: str) -> None:
 def _check_data_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A nameless file of its own: workers starting together must not share a probe.
+        with tempfile.TemporaryFile(dir=path):
+            pass
     except OSError as error:
         raise ConfigError(
             f"ARCHIVE_DATA_DIR {str(path)!r} is not a writable folder ({error.strerror})."
@@ -199,8 +200,17 @@ def _local_secret(data_dir: Path) -> str:
     """For a laptop install: a random key kept in the data folder so sessions survive restarts."""
     key_file = data_dir / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(32), encoding="ascii")
-        key_file.chmod(0o600)
+        # Workers starting together must agree on one key, and none may read a half-written
+        # one: each writes its own (mode 0600), and the first to link it in wins.
+        with tempfile.NamedTemporaryFile("w", dir=data_dir, prefix=".secret_key-",
+                                         encoding="ascii", delete=False) as draft:
+            draft.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft.name, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft.name)
     return key_file.read_text(encoding="ascii").strip()
 
 

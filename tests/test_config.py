@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,22 @@ def test_unwritable_data_dir_is_refused(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match=r"ARCHIVE_DATA_DIR .* is not a writable folder"):
         Settings.from_env({"ARCHIVE_DATA_DIR": str(blocker / "sub")})
+
+
+def test_workers_starting_together_all_accept_the_data_dir(tmp_path: Path) -> None:
+    """Each checks the folder is writable with a file of its own (a shared probe name let
+    one worker remove another's probe, and that worker refuse to start), and all of them
+    sign sessions with the one local key (never a half-written one)."""
+    def start(_: int) -> tuple[Path, str]:
+        settings = Settings.from_env(env(tmp_path))
+        return settings.data_dir, settings.secret_key
+
+    with ThreadPoolExecutor(16) as pool:
+        started = set(pool.map(start, range(400)))
+    ((folder, key),) = started
+    assert folder == (tmp_path / "data").resolve() and len(key) >= 32
+    assert [p.name for p in folder.iterdir()] == ["secret_key"]
+    assert (folder / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
 def test_https_with_a_real_secret_is_accepted(tmp_path: Path) -> None:
