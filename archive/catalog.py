@@ -521,6 +521,10 @@ class Catalog:
         if view.layout is not None or view.etag is None:
             return False
         self.change(lambda data: None, check_new_keys=False, missing_ok=False)
+        with self._lock:  # read back as any reader would: from the segments, episodes packed
+            self._view = None
+        with contextlib.suppress(StorageError):  # else the next request reads it
+            self.refresh()
         log.info("catalogue upgraded to format %d (%d episodes)", fmt.VERSION,
                  len(view.data.episodes))
         return True

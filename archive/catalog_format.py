@@ -282,6 +282,24 @@ class TrackedEpisodes(dict[str, Episode]):
         self.touched.add(key)
         return dict.pop(self, key, *default)
 
+    def update(self, *args: Any, **kwargs: Episode) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():  # dict's own would not track them
+            self[key] = value
+
+    def __ior__(self, other: Any) -> TrackedEpisodes:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        for key in list(dict.keys(self)):
+            del self[key]
+
+    def popitem(self) -> tuple[str, Episode]:
+        if not self:
+            raise KeyError("popitem(): no episodes")
+        key = next(reversed(dict.keys(self)))
+        return key, self.pop(key)
+
     def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         if dict.__contains__(self, key):
             return self[key]

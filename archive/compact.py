@@ -52,6 +52,8 @@ class _Codec:
 
 _codecs: list[_Codec] = [_Codec(None)]
 _learning = threading.Lock()
+_pool: list[bytes] = []  # samples seen while too few to learn from
+_POOL_MAX = 4 * SAMPLES_TO_LEARN
 
 
 def compress(raw: bytes) -> bytes:
@@ -70,15 +72,21 @@ def learning() -> bool:
 
 
 def learn(samples: list[bytes]) -> bool:
-    """Learn the process's dictionary from `samples` (records like those to come) if it has
-    none yet; says whether it did. Too few or too alike samples leave things as they are."""
-    if len(samples) < SAMPLES_TO_LEARN or not learning():
+    """Learn the process's dictionary, once, from records like those to come; says whether it
+    did. Samples are pooled across calls until there are enough (a shard of a 10,000-episode
+    archive holds ~40 records); too alike ones leave things as they are."""
+    if not learning():
         return False
     with _learning:
         if not learning():
             return False
+        _pool.extend(samples[:_POOL_MAX - len(_pool)])
+        if len(_pool) < SAMPLES_TO_LEARN:
+            return False
+        pooled = _pool[:]
+        _pool.clear()
         try:
-            dictionary = zstandard.train_dictionary(DICTIONARY_BYTES, samples)
+            dictionary = zstandard.train_dictionary(DICTIONARY_BYTES, pooled)
         except zstandard.ZstdError:
             return False
         dictionary.precompute_compress(level=LEVEL)

@@ -569,6 +569,11 @@ class Episode:
             raise AttributeError(name)
         return getattr(unpacked(packed), name)
 
+    def unpacked_fields(self) -> Any:
+        """The packed fields read at once, for a pass over many episodes that reads several
+        (an object with those attributes; the episode itself when it is whole)."""
+        return self if self.packed is None else unpacked(self.packed)
+
     @property
     def scheduled(self) -> bool:
         return self.draft and self.publish_at is not None
@@ -682,7 +687,7 @@ class Episode:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        p = self if self.packed is None else unpacked(self.packed)  # unpacked once, not per field
+        p = self.unpacked_fields()  # unpacked once, not per field
         return {
             "id": self.id,
             "guid": p.guid,
@@ -706,7 +711,7 @@ class Episode:
             "files": {role: f.to_dict() for role, f in p.files.items()},
             "chapters": [c.to_dict() for c in p.chapters],
             "loudness": p.loudness.to_dict() if p.loudness else None,
-            "original_sha256": p.original_sha256,
+            "original_sha256": self.original_sha256,
             "source_filename": p.source_filename,
             "transcript_language": p.transcript_language,
             "transcript_provenance": p.transcript_provenance.to_dict()
@@ -790,10 +795,11 @@ def _positive_int(value: Any, field_name: str) -> int | None:
 # What an episode's own page, feed item, search entry or export reads, but no list, filter,
 # ordering or people index does: kept compressed in a catalogue snapshot (~3 KB of objects an
 # episode becomes ~1 KB; archive/compact.py). Lists learn what they need from the header.
+# (`original_sha256` stays listed: every ingest looks for an episode made from the same file.)
 PACKED_FIELDS = ("guid", "description", "licence", "rights", "event", "location", "season",
                  "number", "episode_type", "explicit", "files", "chapters", "loudness",
-                 "original_sha256", "source_filename", "transcript_language",
-                 "transcript_provenance", "pending", "enrichment_errors", "consent")
+                 "source_filename", "transcript_language", "transcript_provenance", "pending",
+                 "enrichment_errors", "consent")
 _PACKED_NAMES = frozenset(PACKED_FIELDS)
 LISTED_FIELDS = tuple(f.name for f in dataclasses.fields(Episode)
                       if f.init and f.name not in _PACKED_NAMES)
@@ -836,4 +842,8 @@ def pack(episode: Episode) -> Episode:
         return episode
     document = episode.to_dict()
     raw = msgspec.json.encode([document[name] for name in PACKED_FIELDS])
-    return packed_episode(episode, raw, _PACKED_DECODER.decode(raw))
+    try:
+        fields = _PACKED_DECODER.decode(raw)
+    except msgspec.ValidationError:  # a shape only the validating reader takes: kept whole
+        return episode
+    return packed_episode(episode, raw, fields)

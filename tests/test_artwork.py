@@ -13,14 +13,17 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from archive import artwork, editing
+from archive import artwork, editing, models
+from archive.catalog import Catalog, CatalogData
 from archive.enrich import make_worker, wanted
 from archive.ingest import Metadata, ingest
 from archive.models import Episode, MediaFile
 from archive.runtime import Archive
 from archive.tasks import TaskQueue
+from archive.web import artwork as web_artwork
 from media import artwork as pictures
 from tests import media_samples
+from tests.factories import make_episode, media_file
 
 
 def published(archive: Archive, tmp_path: Path, *, cover: bool = True, **fields: object
@@ -213,3 +216,27 @@ def test_renditions_stay_on_the_archive_with_a_public_media_host(
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
     assert client.get(f"/media/{episode.id}/{cover.filename}",
                       follow_redirects=False).status_code == 302
+
+
+def test_a_new_snapshot_unpacks_only_the_covers_that_changed(catalog: Catalog) -> None:
+    """The renditions /art/ may serve are found per snapshot; an unchanged episode keeps its
+    packed record, so the next snapshot reads no cover but the changed one's."""
+    episodes = [make_episode(f"Lecture {n}") for n in range(3)]
+    for n, episode in enumerate(episodes):
+        episode.files["cover"] = media_file(episode.id, "cover.jpg", b"jpeg %d" % n,
+                                            "image/jpeg", renditions=["320.webp"])
+
+    def put(data: CatalogData) -> None:
+        data.episodes.update((e.id, e) for e in episodes)
+
+    catalog.change(put, check_new_keys=False)
+    first = web_artwork.published_renditions(catalog.view())
+    assert set(first) == {artwork.digest(e.files["cover"]) for e in episodes}
+
+    def describe(data: CatalogData) -> None:  # a packed field: the record changes
+        data.episodes[episodes[0].id].description = "Now described."
+
+    catalog.change(describe, check_new_keys=False)
+    models.unpacked.cache_clear()
+    assert web_artwork.published_renditions(catalog.view()) == first
+    assert models.unpacked.cache_info().misses == 1

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from archive import artwork
 from archive.catalog import CatalogView
 from archive.errors import NotFound
+from archive.models import Episode
 from archive.storage import ObjectStore
 from archive.web.http import is_not_modified
 from archive.web.media import IMMUTABLE_MAX_AGE, Servable, catalog_view, serve
@@ -43,15 +44,52 @@ def published_renditions(view: CatalogView) -> dict[str, frozenset[str]]:
     """Digest → rendition names, for the covers of published episodes and of every series."""
 
     def build() -> dict[str, frozenset[str]]:
-        found: dict[str, frozenset[str]] = {}
-        covers = [e.cover for e in view.published]
-        covers += [s.cover for s in view.all_series]
-        for cover in covers:
-            if cover is not None and cover.renditions:
-                found[artwork.digest(cover)] = frozenset(cover.renditions)
+        found = dict(_episode_covers.of(view.published))
+        for series in view.all_series:
+            if series.cover is not None and series.cover.renditions:
+                found[artwork.digest(series.cover)] = frozenset(series.cover.renditions)
         return found
 
-    return view.cached("art:renditions", build)  # type: ignore[no-any-return]
+    return view.cached(RENDITIONS, build)  # type: ignore[no-any-return]
+
+
+RENDITIONS = "art:renditions"
+_Rendered = tuple[str, frozenset[str]]  # a cover's digest and its rendition names
+
+
+class _EpisodeCovers:
+    """The rendered covers of the last snapshot's published episodes, by packed record. An
+    unchanged episode keeps its record from one snapshot to the next, so a new snapshot unpacks
+    only the episodes that changed (all of them: ~1 s at 100,000 covered episodes)."""
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, _Rendered] = {}
+        self._names: dict[frozenset[str], frozenset[str]] = {}  # one set per set of names
+        self._lock = threading.Lock()
+
+    def of(self, episodes: list[Episode]) -> list[_Rendered]:
+        with self._lock:
+            known = self._known
+        fresh: dict[bytes, _Rendered] = {}
+        found = []
+        for episode in episodes:
+            record = episode.packed
+            rendered = known.get(record) if record is not None else None
+            if rendered is None:
+                cover = episode.cover  # None from the header alone when there is none
+                if cover is None or not cover.renditions:
+                    continue
+                names = frozenset(cover.renditions)
+                rendered = (artwork.digest(cover), self._names.setdefault(names, names))
+            if record is not None:
+                fresh[record] = rendered
+            found.append(rendered)
+        with self._lock:
+            self._known = fresh
+        return found
+
+
+_episode_covers = _EpisodeCovers()
 
 
 @dataclass(frozen=True)
@@ -92,7 +130,11 @@ def heads(request: Request) -> _Heads:
 
 async def rendition(request: Request) -> Response:
     cover_digest, name = request.path_params["digest"], request.path_params["name"]
-    names = published_renditions(catalog_view(request)).get(cover_digest)
+    view = catalog_view(request)
+    renditions = view.cache.get(RENDITIONS)
+    if renditions is None:  # once per snapshot, off the event loop
+        renditions = await run_in_threadpool(published_renditions, view)
+    names = renditions.get(cover_digest)
     if names is None or name not in names:
         raise NotFound(NOT_FOUND)
     key = artwork.rendition_key(cover_digest, name)

@@ -119,11 +119,12 @@ async def review_list(request: Request) -> Response:
         return to_login(request)
     archive = _archive(request)
     view = await run_in_threadpool(archive.catalog.refresh)
-    episodes = list(view.data.episodes.values())
+    work = await run_in_threadpool(view.cached, "transcripts:worklist",
+                                   lambda: transcript_edits.worklist(view.data.episodes.values()))
     return page(request, "transcripts_review.html", {
-        "unreviewed": transcript_edits.unreviewed(episodes),
-        "preparing": [e for e in episodes if "transcribe" in e.pending],
-        "failed": [e for e in episodes if "transcribe" in e.enrichment_errors],
+        "unreviewed": work.unreviewed,
+        "preparing": work.preparing,
+        "failed": work.failed,
         "labels": PROVENANCE_LABELS,
     })
 
