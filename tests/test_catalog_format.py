@@ -315,7 +315,7 @@ def test_packed_episodes_take_a_fraction_of_the_memory() -> None:
 
     whole = held(lambda: [Episode.from_dict(e.to_dict()) for e in episodes])
     packed = held(lambda: fmt.read_shard(body))
-    assert packed < whole * 0.6
+    assert packed < whole * 0.7  # ~0.5 with a dictionary, ~0.6 without; whole is 1
 
 
 def test_records_made_before_the_dictionary_stay_readable(
