@@ -88,27 +88,31 @@ def registry_body(series: list[dict[str, Any]], people: list[dict[str, Any]]
     return segment_key(REGISTRY_PREFIX, body), body
 
 
+def _struct_field(f: dataclasses.Field[Any], kind: Any) -> tuple[Any, ...]:
+    """A msgspec Struct field of type `kind` with the dataclass field `f`'s name and default."""
+    if f.default is not dataclasses.MISSING:
+        return f.name, kind, f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.name, kind, msgspec.field(default_factory=f.default_factory)
+    return f.name, kind
+
+
 def _shard_episode_type() -> type[msgspec.Struct]:
-    """An episode as a shard holds it: listed fields typed, packed ones left as raw JSON."""
+    """An episode as a shard holds it: listed fields typed, packed ones left as raw JSON (a
+    missing one reads as its default's JSON)."""
     hints = get_type_hints(Episode)
-    fields: list[tuple[Any, ...]] = []
+    fields = []
     for f in dataclasses.fields(Episode):
         if not f.init:
             continue
-        kind = msgspec.Raw if f.name in models.PACKED_FIELDS else hints[f.name]
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
+        if f.name not in models.PACKED_FIELDS:
+            fields.append(_struct_field(f, hints[f.name]))
+        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            default = f.default if f.default is not dataclasses.MISSING \
+                else f.default_factory()  # type: ignore[misc]
+            fields.append((f.name, msgspec.Raw, msgspec.Raw(msgspec.json.encode(default))))
         else:
-            fields.append((f.name, kind))
-            continue
-        if kind is msgspec.Raw:
-            fields.append((f.name, kind, msgspec.Raw(msgspec.json.encode(default))))
-        elif f.default_factory is not dataclasses.MISSING:
-            fields.append((f.name, kind, msgspec.field(default_factory=f.default_factory)))
-        else:
-            fields.append((f.name, kind, default))
+            fields.append((f.name, msgspec.Raw))
     return msgspec.defstruct("ShardEpisode", fields, kw_only=True)
 
 
@@ -118,16 +122,10 @@ def _checking_type(kind: Any) -> Any:
     wanted (a packed episode's fields, unpacked into the real dataclasses when read)."""
     if dataclasses.is_dataclass(kind):
         hints = get_type_hints(kind)
-        fields: list[tuple[Any, ...]] = []
-        for f in dataclasses.fields(kind):
-            twin = _checking_type(hints[f.name])
-            if f.default is not dataclasses.MISSING:
-                fields.append((f.name, twin, f.default))
-            elif f.default_factory is not dataclasses.MISSING:
-                fields.append((f.name, twin, msgspec.field(default_factory=f.default_factory)))
-            else:
-                fields.append((f.name, twin))
-        return msgspec.defstruct(f"Checked{kind.__name__}", fields, kw_only=True)
+        return msgspec.defstruct(
+            f"Checked{kind.__name__}",
+            [_struct_field(f, _checking_type(hints[f.name])) for f in dataclasses.fields(kind)],
+            kw_only=True)
     arguments = get_args(kind)
     if not arguments:
         return kind
